@@ -1,0 +1,1 @@
+"""possync terminal agent."""

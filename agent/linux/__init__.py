@@ -1,0 +1,1 @@
+"""CPython adapters of the agent: serial ports, paho-mqtt, POS socket, CLI."""

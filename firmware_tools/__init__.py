@@ -1,0 +1,1 @@
+"""Technician tools: enroll, provision, bundle, deploy, probe."""

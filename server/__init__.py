@@ -1,0 +1,1 @@
+"""possync sync server: Flask app factory, peewee models, MQTT ingest."""
