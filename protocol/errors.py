@@ -9,7 +9,7 @@ class ProtocolError(Exception):
     """
 
     def __init__(self, reason, detail=""):
-        Exception.__init__(self, reason, detail)
+        super().__init__(reason, detail)
         self.reason = reason
         self.detail = detail
 
