@@ -4,9 +4,6 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-import pytest
-
-from conftest import SERVER_PASSWORD, SERVER_USER
 
 
 def connect(broker, user, password):
@@ -22,7 +19,7 @@ def connect(broker, user, password):
 
 
 def test_wrong_password_is_refused(mosquitto):
-    c, got = connect(mosquitto, SERVER_USER, "wrong")
+    c, got = connect(mosquitto, mosquitto.server_user, "wrong")
     c.loop_stop()
     assert got and got[0] != 0
 
@@ -31,7 +28,7 @@ def test_acl_lets_device_publish_only_its_own_topics(mosquitto):
     mosquitto.add_user("T1", "pw1")
     received = []
     ready = threading.Event()
-    srv, got = connect(mosquitto, SERVER_USER, SERVER_PASSWORD)
+    srv, got = connect(mosquitto, mosquitto.server_user, mosquitto.server_password)
     assert got == [0]
     srv.on_message = lambda cl, u, m: received.append(m.topic)
     srv.on_subscribe = lambda *a: ready.set()
