@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from agent.core import display
 from agent.core.display import DisplayError, StatusCache
-from conftest import ROOT
+from realparts import ROOT
 
 VECTORS = os.path.join(ROOT, "tests", "vectors", "display.json")
 GOLD = {"pts": 1234, "earned": 12, "tier": "gold"}
