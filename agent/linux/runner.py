@@ -1,0 +1,313 @@
+"""The running agent: one main loop thread (selectors) plus the MQTT network thread.
+
+The main loop owns the outbox, forwarder, POS clients, reader and display; the network
+thread only queues events (ack, status, connected, disconnected) and wakes it.
+"""
+
+import collections
+import logging
+import os
+import selectors
+import socket
+import time
+
+from agent.core import display as core_display
+from agent.core import records, shim
+from agent.core.forwarder import Forwarder
+from agent.core.outbox import Outbox, OutboxError
+from agent.linux import dropdir
+from agent.linux.mqtt import Session
+from agent.linux.pos import PosServer, error
+from protocol import envelope, track
+from protocol.errors import ProtocolError
+
+log = logging.getLogger("possync.agent")
+
+TICK_S = 0.2
+DROP_SCAN_S = 1.0
+RECENT = 256  # sid/seq -> tok kept for matching statuses to cards
+
+
+def version():
+    """The installed possync version, sent in heartbeats."""
+    try:
+        from importlib.metadata import version as v
+        return v("possync")
+    except Exception:  # not installed as a distribution (e.g. run from a source tree)
+        return "0.0.0+src"
+
+
+def yymm(now_s):
+    """Today as the int YYMM that card expiry dates are compared with (UTC)."""
+    t = time.gmtime(now_s)
+    return (t.tm_year % 100) * 100 + t.tm_mon
+
+
+class Runner:
+    """Wires config, outbox, forwarder, MQTT session, POS server, reader and display.
+
+    ``start()`` opens everything (the POS port is bound when it returns), ``run()`` is the
+    main loop until ``stop()`` (callable from any thread or a signal handler).
+    """
+
+    def __init__(self, cfg, reader=None, display=None):
+        self.cfg = cfg
+        self.dev = cfg["device"]
+        self.reader = reader
+        self.display = display
+        self.ver = version()
+        self.started = shim.now()
+        self.outbox = None
+        self.forwarder = None
+        self.session = None
+        self.pos = None
+        self.last_swipe = records.LastSwipe(cfg["swipe_ttl_s"])
+        self.cache = core_display.StatusCache(RECENT)
+        self.sid = 0
+        self.tok_of = {"sid": collections.OrderedDict(), "seq": collections.OrderedDict()}
+        self.latest = {"sid": None, "seq": None}  # the statuses worth showing to the customer now
+        self.stats = collections.Counter()
+        self.events = collections.deque()
+        self.sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._stopping = False
+        self._next_hb = 0.0
+        self._next_drop = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self):
+        """Open the outbox, bind the POS port, start the MQTT session."""
+        o = self.cfg["outbox"]
+        os.makedirs(os.path.dirname(os.path.abspath(o["path"])), mode=0o700, exist_ok=True)
+        self.outbox = Outbox(o["path"], o["max_bytes"], o["max_count"])
+        self.forwarder = Forwarder(self.outbox, self.cfg["window"], self.cfg["ack_timeout_s"] * 1000)
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.sel.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
+        p = self.cfg["pos"]
+        self.pos = PosServer(p["host"], p["port"], self.handle_pos, self.sel)
+        if self.reader is not None:
+            self.sel.register(self.reader, selectors.EVENT_READ, self._read_reader)
+        self.session = Session(self.cfg, self._on_mqtt)
+        self.session.start()
+        if self.display is not None:
+            self.display.message("welcome")
+        log.info("agent %s started: outbox depth %d, next seq %d, POS on %s:%d",
+                 self.dev, self.outbox.depth, self.outbox.next_seq, p["host"], self.pos.port)
+        return self
+
+    def stop(self):
+        """Ask the main loop to end; safe from signal handlers and other threads."""
+        self._stopping = True
+        self._wake()
+
+    def run(self):
+        """The main loop; closes everything (outbox last) when it ends."""
+        try:
+            while not self._stopping:
+                for key, mask in self.sel.select(self._timeout()):
+                    key.data(key.fileobj, mask)
+                self.tick()
+        finally:
+            self.close()
+
+    def close(self):
+        if self.session is not None:
+            self.session.stop()
+        if self.pos is not None:
+            self.pos.close()
+        if self.reader is not None:
+            self.reader.close()
+        if self.display is not None:
+            self.display.close()
+        if self.outbox is not None:
+            self.outbox.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        log.info("agent %s stopped", self.dev)
+
+    def _timeout(self):
+        if self.reader is not None:
+            wait = self.reader.asm.pending_ms(shim.monotonic_ms())
+            if wait is not None:
+                return min(TICK_S, wait / 1000.0)
+        return TICK_S
+
+    # -- cross-thread events -----------------------------------------------------
+    def _wake(self):
+        try:
+            self._wake_w.send(b"x")
+        except OSError:  # buffer full (already awake) or closed
+            pass
+
+    def _drain_wake(self, sock, mask):
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def _on_mqtt(self, kind, obj):
+        self.events.append((kind, obj))
+        self._wake()
+
+    def inject_swipe(self, raw, done=None):
+        """Hand raw reader bytes to the main loop (simulated readers); ``done.set()`` after."""
+        self.events.append(("swipe", (raw, done)))
+        self._wake()
+
+    def tick(self):
+        """One pass after select: queued events, reader gap, drop folder, heartbeat, publishing."""
+        while self.events:
+            kind, obj = self.events.popleft()
+            if kind == "ack":
+                self.stats["acked"] += self.forwarder.on_ack(obj["upto"], obj["also"])
+            elif kind == "status":
+                self.on_status(obj)
+            elif kind == "connected":
+                self._next_hb = 0.0
+            elif kind == "disconnected":
+                self.forwarder.on_disconnect()
+            elif kind == "swipe":
+                raw, done = obj
+                self.on_swipe(raw)
+                if done is not None:
+                    done.set()
+        now_ms = shim.monotonic_ms()
+        if self.reader is not None:
+            raw = self.reader.asm.poll(now_ms)
+            if raw is not None:
+                self.on_swipe(raw)
+        now = time.monotonic()
+        if self.cfg["drop_dir"] and now >= self._next_drop:
+            self._next_drop = now + DROP_SCAN_S
+            dropdir.scan(self.cfg["drop_dir"], self.handle_pos)
+        if now >= self._next_hb and self.session.connected:
+            self.heartbeat()
+        self.pump(now_ms)
+
+    # -- outgoing ----------------------------------------------------------------
+    def pump(self, now_ms=None):
+        """Publish what the forwarder says is due (only while connected)."""
+        if not self.session.connected:
+            return
+        for seq, body in self.forwarder.due(shim.monotonic_ms() if now_ms is None else now_ms):
+            if not self.session.publish("up/tx", body, 1):
+                self.forwarder.on_disconnect()
+                return
+            self.stats["published"] += 1
+
+    def heartbeat(self):
+        """Publish an up/hb (QoS 0) now and schedule the next."""
+        self._next_hb = time.monotonic() + self.cfg["heartbeat_s"]
+        now = int(shim.now())
+        body = records.hb(self.dev, now, self.ver, self.outbox.depth, self.outbox.oldest_ts,
+                          int(now - self.started), self.outbox.full)
+        self.session.publish("up/hb", body, 0)
+
+    def _remember(self, kind, ident, tok):
+        m = self.tok_of[kind]
+        m[ident] = tok
+        if len(m) > RECENT:
+            m.popitem(last=False)
+        self.latest[kind] = ident
+
+    # -- inputs ------------------------------------------------------------------
+    def _read_reader(self, reader, mask):
+        for raw in reader.read(shim.monotonic_ms()):
+            self.on_swipe(raw)
+        if getattr(reader, "eof", False):
+            self.sel.unregister(reader)
+            log.info("reader: end of input")
+
+    def on_swipe(self, raw):
+        """Parse a swipe, publish it as a lookup at once (ahead of the backlog), show "..."."""
+        now = int(shim.now())
+        try:
+            card = track.parse_swipe(raw, self.cfg["token_key"], yymm(now))
+        except ProtocolError as exc:
+            self.stats["bad_swipes"] += 1
+            log.info("reader: swipe rejected: %s", exc.reason)
+            self._show("message", "card_error")
+            return
+        self.stats["swipes"] += 1
+        self.last_swipe.put(card, now)
+        self.sid += 1
+        self._remember("sid", self.sid, card["tok"])
+        if self.session.connected and self.session.publish(
+                "up/swipe", records.swipe(self.dev, self.sid, now, card), 1):
+            self._show("text", "...")
+            return
+        cached = self.cache.get(card["tok"])
+        if cached is not None:
+            self._show("status", cached, True)
+        else:
+            self._show("message", "offline")
+
+    def on_status(self, st):
+        """A signed status from the server: cache it, show it if it is about now, tell the POS."""
+        self.stats["statuses"] += 1
+        kind = st["for"] if st["for"] in ("sid", "seq") else None
+        tok = self.tok_of[kind].get(st["id"]) if kind else None
+        if tok is not None:
+            self.cache.put(tok, st)
+            if st["id"] == self.latest[kind]:
+                self._show("status", st, False)
+        event = {"event": "status"}
+        for k in ("for", "id", "cust", "pts", "earned", "tier", "new"):
+            if k in st:
+                event[k] = st[k]
+        self.pos.push(event)
+
+    def _show(self, what, arg, offline=False):
+        if self.display is None:
+            return
+        try:
+            if what == "status":
+                self.display.status(arg, offline)
+            elif what == "message":
+                self.display.message(arg)
+            else:
+                self.display.text(arg)
+        except core_display.DisplayError as exc:
+            log.warning("display: cannot show a %s: %s", what, exc.reason)
+
+    def handle_pos(self, req):
+        """Answer one POS request (spine POS API); a tx is "stored" only after the outbox fsync."""
+        op = req.get("op")
+        if op == "status":
+            return self.status()
+        try:
+            records.check_tx(req, self.cfg["currency"])
+        except ProtocolError as exc:
+            return error(exc.reason, exc.detail)
+        now = int(shim.now())
+        card = self.last_swipe.peek(now)
+        try:
+            seq, _ = self.outbox.append(lambda s: records.tx(self.dev, s, now, req, self.cfg["currency"], card))
+        except OutboxError as exc:
+            self.stats["not_stored"] += 1
+            log.error("outbox: a %s was NOT stored: %s", op, exc.reason)
+            if exc.reason == "full":
+                self._show("message", "outbox_full")
+                if self.session.connected:
+                    self.heartbeat()
+            return {"ok": True, "stored": False, "error": "outbox_" + exc.reason, "message": exc.detail}
+        except ProtocolError as exc:  # a field the envelope refuses that check_tx let through
+            return error(exc.reason, exc.detail)
+        self.stats["stored"] += 1
+        if card is not None:
+            self.last_swipe.consume()
+            self._remember("seq", seq, card["tok"])
+        self.pump()
+        return {"ok": True, "stored": True, "seq": seq}
+
+    def status(self):
+        """The agent's state as the POS `status` op and `possync-agent status` report it."""
+        oldest = self.outbox.oldest_ts
+        return {"ok": True, "device": self.dev, "connected": bool(self.session and self.session.connected),
+                "depth": self.outbox.depth,
+                "oldest_s": 0 if oldest is None else max(0, int(shim.now()) - oldest),
+                "full": self.outbox.full, "next_seq": self.outbox.next_seq,
+                "in_flight": len(self.forwarder.in_flight()), "version": self.ver,
+                "protocol": envelope.VERSION, "dropped_down": sum(self.session.dropped.values())}
