@@ -16,12 +16,39 @@ MAC_LEN = 64
 def dumps(pairs):
     """Serialise ``[(key, value), ...]`` as one compact JSON object in the given order.
 
-    MicroPython dicts are unordered, so bodies are built from ordered pairs by hand.
+    MicroPython dicts are unordered and its json writes non-ASCII raw, so bodies are
+    built by hand: fields in the given order, nested keys sorted, non-ASCII escaped,
+    giving the same bytes on every interpreter.
     """
     out = []
     for key, value in pairs:
-        out.append(json.dumps(key) + ":" + json.dumps(value, separators=(",", ":")))
-    return ("{" + ",".join(out) + "}").encode()
+        out.append(json.dumps(key) + ":" + _value(value))
+    return _ascii("{" + ",".join(out) + "}").encode()
+
+
+def _value(value):
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(k) + ":" + _value(value[k]) for k in sorted(value)) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def _ascii(text):
+    """Escape every non-ASCII character as JSON ``\\uXXXX`` (surrogate pairs above U+FFFF)."""
+    if all(ord(c) < 128 for c in text):
+        return text
+    out = []
+    for c in text:
+        n = ord(c)
+        if n < 128:
+            out.append(c)
+        elif n < 0x10000:
+            out.append("\\u%04x" % n)
+        else:
+            n -= 0x10000
+            out.append("\\u%04x\\u%04x" % (0xD800 + (n >> 10), 0xDC00 + (n & 0x3FF)))
+    return "".join(out)
 
 
 def sign(topic, body, key):
