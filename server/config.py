@@ -1,0 +1,82 @@
+"""Server settings: defaults, a JSON file, then POSSYNC_* environment overrides."""
+
+import json
+import os
+
+# Paths left None are placed in the Flask instance folder by create_app.
+DEFAULTS = {
+    "DATABASE_URL": None,
+    "SQLITE_SYNCHRONOUS": "normal",
+    "SECRET_KEY_FILE": None,
+    "MQTT_HOST": "127.0.0.1",
+    "MQTT_PORT": 1883,
+    "MQTT_USERNAME": "server",
+    "MQTT_PASSWORD": "",
+    "MQTT_TLS_CA": None,
+    "MQTT_SHARED": True,
+    "MQTT_CLIENT_ID": None,
+    "MQTT_KEEPALIVE": 30,
+    "HTTP_HOST": "127.0.0.1",
+    "HTTP_PORT": 8080,
+    "INGEST": True,
+    "INGEST_MAX_BATCH": 500,
+    "INGEST_BATCH_WINDOW_S": 0.005,
+    # Crash tests only: "kill_after_commit" makes ingest kill -9 itself between a
+    # commit and its acks. Never set in production.
+    "FAULT": None,
+}
+
+ENV_PREFIX = "POSSYNC_"
+
+
+class ConfigError(Exception):
+    """A settings file or variable that cannot be used; the message names it."""
+
+
+def load(path=None, environ=os.environ):
+    """Return the settings of the JSON file ``path`` (if any) with environment overrides."""
+    config = {}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                config = json.load(f)
+        except OSError as exc:
+            raise ConfigError("cannot read config file %s (%s)" % (path, exc.strerror))
+        except ValueError as exc:
+            raise ConfigError("config file %s is not JSON (%s)" % (path, exc))
+        if not isinstance(config, dict):
+            raise ConfigError("config file %s must hold a JSON object" % path)
+        unknown = sorted(set(config) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError("config file %s: unknown setting(s) %s (known: %s)"
+                              % (path, ", ".join(unknown), ", ".join(sorted(DEFAULTS))))
+    config.update(from_env(environ))
+    return config
+
+
+def from_env(environ):
+    """Settings given as POSSYNC_<NAME> variables, typed like their defaults."""
+    out = {}
+    for name, default in DEFAULTS.items():
+        text = environ.get(ENV_PREFIX + name)
+        if text is None:
+            continue
+        out[name] = _typed(name, default, text)
+    return out
+
+
+def _typed(name, default, text):
+    if isinstance(default, bool):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError("%s%s must be true or false, not %r" % (ENV_PREFIX, name, text))
+    try:
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        raise ConfigError("%s%s must be a number, not %r" % (ENV_PREFIX, name, text))
+    return text

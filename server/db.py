@@ -1,0 +1,72 @@
+"""The database: one peewee proxy bound at run time to SQLite (default) or PostgreSQL."""
+
+from datetime import datetime, timezone
+
+from peewee import DatabaseProxy, Model, SqliteDatabase
+from playhouse.db_url import connect as url_connect
+
+db = DatabaseProxy()
+
+# journal_mode=wal + synchronous=NORMAL: a commit survives a crash of the process
+# (kill -9) because it is in the WAL file the OS already holds; only a power cut can
+# lose the last commits. That is the promise an ack makes (DESIGN.md §6: kill -9);
+# set synchronous to FULL (POSSYNC_SQLITE_SYNCHRONOUS) where power cuts matter more
+# than throughput.
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "busy_timeout": 10000,
+    "foreign_keys": 1,
+}
+
+
+class BaseModel(Model):
+    """All models live in the one database ``db`` is bound to."""
+
+    class Meta:
+        database = db
+
+
+def utcnow():
+    """Now as a naive datetime in UTC: every stored time is UTC."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def connect(url, synchronous="normal"):
+    """Return a peewee Database for ``url`` (``sqlite:///path``, ``postgresql://...``)."""
+    if url.startswith("sqlite:"):
+        pragmas = dict(SQLITE_PRAGMAS, synchronous=synchronous)
+        # IMMEDIATE: a batch takes the write lock when it begins, so two writers wait on
+        # busy_timeout instead of failing when a read transaction tries to upgrade.
+        return url_connect(url, pragmas=pragmas, lock_type="IMMEDIATE", timeout=10)
+    return url_connect(url)
+
+
+def init(url, synchronous="normal"):
+    """Bind ``db`` to the database at ``url`` and create missing tables; return it."""
+    database = connect(url, synchronous)
+    db.initialize(database)
+    create_tables()
+    return database
+
+
+def models():
+    """Every model of the server, in creation order."""
+    from server.fleet.models import Device
+    from server.ingest.models import Record
+    from server.loyalty.models import Card, Customer, PointsEntry
+
+    return [Device, Customer, Card, PointsEntry, Record]
+
+
+def create_tables():
+    """Create the tables and indexes that are missing (safe to repeat)."""
+    was_closed = db.is_closed()
+    db.create_tables(models(), safe=True)
+    if was_closed:
+        db.close()
+
+
+def is_sqlite():
+    """True when ``db`` is bound to SQLite."""
+    return isinstance(db.obj, SqliteDatabase)

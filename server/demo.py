@@ -1,0 +1,115 @@
+"""`possync-server demo`: embedded broker, server and web UI, and simulated terminals, on SQLite.
+
+The terminals are separate `possync-agent simulate` processes: the server meets the
+agent only on the wire (DESIGN.md §1), so it starts them by command, not by import.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from server import create_app, keys, runtime
+from server.embedded_broker import EmbeddedBroker
+from server.fleet import devices
+
+
+def free_port(preferred):
+    """Return ``preferred`` if it is free on 127.0.0.1, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise OSError("no free TCP port on 127.0.0.1")
+
+
+def agent_command():
+    """The possync-agent console script installed next to this interpreter."""
+    exe = os.path.join(os.path.dirname(sys.executable), "possync-agent")
+    return [exe] if os.path.exists(exe) else [shutil.which("possync-agent") or "possync-agent"]
+
+
+def provision(app, workdir, count, mqtt_port):
+    """Register ``count`` demo terminals; write each one's agent config; return the config paths."""
+    master = keys.master_key(app.config["SECRET_KEY_FILE"])
+    token_key = keys.load_key_file(os.path.join(workdir, "token.key"))
+    paths = []
+    with app.app_context():
+        known = {d.id for d in devices.list_devices()}
+        for i in range(1, count + 1):
+            dev = "DEMO-%02d" % i
+            path = os.path.join(workdir, dev + ".json")
+            if dev in known and os.path.exists(path):
+                paths.append(path)
+                continue
+            if dev in known:
+                devices.forget_device(dev)
+            _, key, password = devices.add_device(dev, master)
+            cfg = devices.agent_config(dev, key, token_key, password, "127.0.0.1", mqtt_port)
+            cfg["outbox"]["path"] = os.path.join(workdir, dev + ".outbox")
+            cfg["pos"]["port"] = free_port(0)
+            devices.write_secret_file(path, json.dumps(cfg, indent=2) + "\n")
+            paths.append(path)
+    for path in paths:  # the broker port may differ from the last run's
+        with open(path) as f:
+            cfg = json.load(f)
+        cfg["mqtt"]["port"] = mqtt_port
+        cfg["pos"]["port"] = free_port(cfg["pos"]["port"])
+        devices.write_secret_file(path, json.dumps(cfg, indent=2) + "\n")
+    return paths
+
+
+def run(workdir=None, terminals=3, http_port=5000, mqtt_port=1883, rate=0.5, seconds=None, out=sys.stdout):
+    """Run the whole demo until SIGINT/SIGTERM (or ``seconds``); everything started is stopped."""
+    workdir = workdir or os.path.join(tempfile.gettempdir(), "possync-demo")
+    os.makedirs(workdir, exist_ok=True)
+    mqtt_port = free_port(mqtt_port)
+    settings = {
+        "DATABASE_URL": "sqlite:///" + os.path.join(workdir, "possync.db"),
+        "SECRET_KEY_FILE": os.path.join(workdir, "secret.key"),
+        "MQTT_HOST": "127.0.0.1", "MQTT_PORT": mqtt_port, "MQTT_USERNAME": "server",
+        "MQTT_PASSWORD": secrets.token_hex(8), "MQTT_SHARED": False,
+        "HTTP_HOST": "127.0.0.1", "HTTP_PORT": free_port(http_port),
+    }
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    broker = EmbeddedBroker(mqtt_port).start()
+    server = agents = None
+    try:
+        server = runtime.start(settings)
+        paths = provision(server.app, workdir, terminals, mqtt_port)
+        agents = [subprocess.Popen(agent_command() + ["simulate", "--config", p, "--rate", str(rate), "--cards", "12"])
+                  for p in paths]
+        print("possync demo: web UI at %s  (broker 127.0.0.1:%d, data in %s; Ctrl-C stops it)"
+              % (server.url, mqtt_port, workdir), file=out, flush=True)
+        deadline = time.monotonic() + seconds if seconds else None
+        while not stop.wait(0.5):
+            if deadline and time.monotonic() > deadline:
+                break
+            if all(a.poll() is not None for a in agents):
+                print("possync demo: every simulated terminal has stopped; see the messages above", file=out)
+                break
+    finally:
+        for a in agents or ():
+            if a.poll() is None:
+                a.send_signal(signal.SIGTERM)
+        for a in agents or ():
+            try:
+                a.wait(10)
+            except subprocess.TimeoutExpired:
+                a.kill()
+        if server is not None:
+            server.stop()
+        broker.stop()
+    return 0

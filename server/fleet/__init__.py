@@ -1,0 +1,1 @@
+"""Fleet: terminals (devices), their keys and liveness, and the fleet page."""

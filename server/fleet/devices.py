@@ -1,0 +1,117 @@
+"""Enrol, list and revoke terminals; write their agent config; register them with Mosquitto."""
+
+import json
+import os
+import secrets
+import subprocess
+
+from peewee import IntegrityError
+
+from protocol import topics
+from protocol.errors import ProtocolError
+from server import keys
+from server.db import db, utcnow
+from server.fleet.models import Device
+
+AGENT_DEFAULTS = {
+    "outbox": {"path": "/var/lib/possync/outbox.log", "max_bytes": 4194304, "max_count": 20000},
+    "pos": {"host": "127.0.0.1", "port": 9100},
+    "reader": None,
+    "display": None,
+    "drop_dir": None,
+    "currency": "CNY",
+    "window": 32,
+    "ack_timeout_s": 10,
+    "heartbeat_s": 30,
+    "swipe_ttl_s": 120,
+}
+
+
+class FleetError(Exception):
+    """A fleet operation that cannot be done; the message says why and what to do."""
+
+
+def add_device(dev, master):
+    """Register terminal ``dev`` with a new 32-byte HMAC key; return ``(device, key, mqtt_password)``.
+
+    The key is stored sealed under ``master``; key and password are returned once
+    and kept nowhere else in clear.
+    """
+    try:
+        topics.check_dev(dev)
+    except ProtocolError as exc:
+        raise FleetError("%s: %r (use 1-32 characters A-Z a-z 0-9 - _)" % (exc.detail, dev))
+    key = secrets.token_bytes(32)
+    password = secrets.token_urlsafe(24)
+    try:
+        with db.atomic():
+            device = Device.create(id=dev, key_enc=keys.seal(master, dev, key))
+    except IntegrityError:
+        raise FleetError("device %s already exists (device ids are never reused: pick another id)" % dev)
+    return device, key, password
+
+
+def forget_device(dev):
+    """Delete a device added moments ago whose enrolment could not be finished (nothing refers to it yet)."""
+    Device.delete().where(Device.id == dev).execute()
+
+
+def list_devices():
+    """Every device, oldest first."""
+    return list(Device.select().order_by(Device.created_at, Device.id))
+
+
+def revoke_device(dev):
+    """Mark ``dev`` revoked: its frames are refused from now on. Returns the device."""
+    with db.atomic():
+        device = Device.get_or_none(Device.id == dev)
+        if device is None:
+            raise FleetError("no device %s (see `possync-server device list`)" % dev)
+        if device.revoked_at is None:
+            device.revoked_at = utcnow()
+            device.save(only=[Device.revoked_at])
+    return device
+
+
+def agent_config(dev, key, token_key, password, mqtt_host, mqtt_port, tls_ca=None):
+    """The agent's config (spine.md format) as a dict."""
+    config = {
+        "device": dev,
+        "key_hex": key.hex(),
+        "token_key_hex": token_key.hex(),
+        "mqtt": {"host": mqtt_host, "port": mqtt_port, "username": dev, "password": password,
+                 "tls": {"ca": tls_ca} if tls_ca else None, "keepalive": 30},
+    }
+    config.update(json.loads(json.dumps(AGENT_DEFAULTS)))
+    return config
+
+
+def write_secret_file(path, text):
+    """Write ``text`` to ``path`` readable by its owner only (0600), replacing it atomically."""
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def mosquitto_user(passwd_file, dev, password=None):
+    """Add (or with no password, delete) MQTT user ``dev`` in a Mosquitto password file.
+
+    A running Mosquitto reads the file again on SIGHUP; sending it is the caller's job.
+    """
+    if password is None:
+        args = ["-D", passwd_file, dev]
+    elif os.path.exists(passwd_file):
+        args = ["-b", passwd_file, dev, password]
+    else:
+        args = ["-c", "-b", passwd_file, dev, password]
+    try:
+        run = subprocess.run(["mosquitto_passwd"] + args, capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        raise FleetError("mosquitto_passwd not found (install the package mosquitto)")
+    if run.returncode != 0:
+        raise FleetError("mosquitto_passwd failed for %s: %s" % (passwd_file, (run.stderr or run.stdout).strip()[:200]))

@@ -1,0 +1,169 @@
+"""Apply a batch of verified frames in one transaction: dedupe, book points, advance acks."""
+
+import hashlib
+from collections import defaultdict, namedtuple
+
+from peewee import IntegrityError, Tuple, chunked
+
+from protocol.envelope import TX_KINDS
+from server.db import db, utcnow
+from server.fleet.models import Device
+from server.ingest.models import Record
+from server.loyalty import service as loyalty
+
+CHUNK = 200
+
+# acks: {dev: (upto, [also...])}; statuses: [(dev, "seq", seq, status)];
+# applied / duplicates / conflicts / revoked: [(dev, seq)] (seq None for a heartbeat)
+Batch = namedtuple("Batch", "acks statuses applied duplicates conflicts revoked")
+
+
+def apply_batch(items, states=(), seen=(), now=None, attempts=3):
+    """Apply verified ``items`` ``[(dev, obj, body)]`` (sale, refund, void, hb) in ONE transaction.
+
+    A ``(dev, seq)`` already stored with the same body hash is a duplicate (acked
+    again, not applied); with another hash a seq_conflict (neither). ``states`` are
+    ``[(dev, "online"|"offline")]`` in arrival order, ``seen`` devices that sent
+    anything valid. Returns a Batch; nothing is acked unless this commit succeeded.
+    Frames of a device revoked in the database (perhaps a moment ago, by another
+    process) are not applied. A unique-key race with another ingest process rolls
+    back and retries.
+    """
+    now = now or utcnow()
+    for attempt in range(attempts):
+        try:
+            with db.atomic():
+                return _apply(items, states, seen, now)
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+
+
+def _apply(items, states, seen, now):
+    live = _live(set(seen) | {dev for dev, obj, body in items} | {dev for dev, state in states})
+    revoked = [(dev, obj.get("seq")) for dev, obj, body in items if dev not in live]
+    items = [item for item in items if item[0] in live]
+    states = [(dev, state) for dev, state in states if dev in live]
+    seen = [dev for dev in seen if dev in live]
+    txs = [(dev, obj, hashlib.sha256(body).hexdigest()) for dev, obj, body in items if obj["kind"] in TX_KINDS]
+    new, acked, duplicates, conflicts = _classify(txs)
+    results = loyalty.apply_txs([_tx(dev, obj, customer) for dev, obj, h, customer in _with_origs(new)], now)
+    rows, statuses = [], []
+    for (dev, obj, h), result in zip(new, results):
+        rows.append({"dev": dev, "seq": obj["seq"], "kind": obj["kind"], "ts": obj["ts"], "received_at": now,
+                     "ref": obj["ref"], "orig": obj.get("orig"), "amount": obj["amount"], "cur": obj["cur"],
+                     "tok": obj.get("tok"), "customer": result["customer"], "body_hash": h})
+        if result["status"] is not None:
+            statuses.append((dev, "seq", obj["seq"], result["status"]))
+    for part in chunked(rows, CHUNK):
+        Record.insert_many(part).execute()
+    _update_devices(items, states, seen, now)
+    acks = _advance(acked)
+    return Batch(acks, statuses, [(dev, obj["seq"]) for dev, obj, h in new], duplicates, conflicts, revoked)
+
+
+def _live(devs):
+    """The registered, unrevoked devices among ``devs``, as the database says now."""
+    live = set()
+    for part in chunked(sorted(devs), CHUNK):
+        query = Device.select(Device.id).where(Device.id.in_(part) & Device.revoked_at.is_null())
+        live.update(dev for (dev,) in query.tuples())
+    return live
+
+
+def _classify(txs):
+    """Split into new records, seqs to ack per device, duplicates and conflicts."""
+    keys = sorted({(dev, obj["seq"]) for dev, obj, h in txs})
+    stored = {}
+    for part in chunked(keys, CHUNK):
+        query = (Record.select(Record.dev, Record.seq, Record.body_hash)
+                 .where(Tuple(Record.dev, Record.seq).in_(part)).tuples())
+        stored.update(((dev, seq), h) for dev, seq, h in query)
+    new, acked, duplicates, conflicts = [], defaultdict(set), [], []
+    for dev, obj, h in txs:
+        key = (dev, obj["seq"])
+        known = stored.get(key)
+        if known is None:
+            stored[key] = h
+            new.append((dev, obj, h))
+            acked[dev].add(obj["seq"])
+        elif known == h:
+            duplicates.append(key)
+            acked[dev].add(obj["seq"])
+        else:
+            conflicts.append(key)
+    return new, acked, duplicates, conflicts
+
+
+def _with_origs(new):
+    """Attach the customer of each refund's or void's original sale stored earlier, if any."""
+    wanted = sorted({(dev, obj["orig"]) for dev, obj, h in new if obj["kind"] != "sale"})
+    found = {}
+    for part in chunked(wanted, CHUNK):
+        query = (Record.select(Record.dev, Record.ref, Record.customer)
+                 .where(Tuple(Record.dev, Record.ref).in_(part) & (Record.kind == "sale")
+                        & Record.customer.is_null(False))
+                 .order_by(Record.seq).tuples())
+        found.update(((dev, ref), cust) for dev, ref, cust in query)
+    return [(dev, obj, h, found.get((dev, obj.get("orig")))) for dev, obj, h in new]
+
+
+def _tx(dev, obj, customer):
+    tx = {"dev": dev, "seq": obj["seq"], "kind": obj["kind"], "ref": obj["ref"], "orig": obj.get("orig"),
+          "amount": obj["amount"], "cur": obj["cur"], "customer": customer}
+    for name in ("tok", "bin", "last4"):
+        if name in obj:
+            tx[name] = obj[name]
+    return tx
+
+
+def _update_devices(items, states, seen, now):
+    """last_seen for every device heard from; heartbeat fields; online/offline in arrival order."""
+    heard = set(seen) | {dev for dev, obj, body in items}
+    if heard:
+        for part in chunked(sorted(heard), CHUNK):
+            Device.update(last_seen=now, state="online").where(Device.id.in_(part)).execute()
+    beats = {}
+    for dev, obj, body in items:
+        if obj["kind"] == "hb":
+            beats[dev] = obj
+    for dev, hb in beats.items():
+        Device.update(version=hb["ver"], depth=hb["depth"], oldest=hb["oldest"], uptime=hb["up"],
+                      full=hb["full"]).where(Device.id == dev).execute()
+    last = {}
+    for dev, state in states:
+        last[dev] = state
+    for dev, state in last.items():
+        fields = {"state": state}
+        if state == "online":
+            fields["last_seen"] = now
+        Device.update(**fields).where(Device.id == dev).execute()
+
+
+def _advance(acked):
+    """Move each device's acked_upto over its contiguous applied seqs; return the acks to send."""
+    if not acked:
+        return {}
+    devs = sorted(acked)
+    upto = {}
+    for part in chunked(devs, CHUNK):
+        upto.update(Device.select(Device.id, Device.acked_upto).where(Device.id.in_(part)).tuples())
+    above = defaultdict(list)
+    for part in chunked(devs, CHUNK):
+        query = (Record.select(Record.dev, Record.seq).join(Device, on=(Record.dev == Device.id))
+                 .where(Record.dev.in_(part) & (Record.seq > Device.acked_upto))
+                 .order_by(Record.dev, Record.seq).tuples())
+        for dev, seq in query:
+            above[dev].append(seq)
+    acks = {}
+    for dev in devs:
+        start = top = upto.get(dev, 0)
+        for seq in above[dev]:
+            if seq != top + 1:
+                break
+            top = seq
+        if top > start:
+            # Only ever forward: another ingest process may have moved it already.
+            Device.update(acked_upto=top).where((Device.id == dev) & (Device.acked_upto < top)).execute()
+        acks[dev] = (top, sorted(seq for seq in acked[dev] if seq > top))
+    return acks

@@ -1,0 +1,289 @@
+"""The MQTT side of ingest: receive, batch, commit, then answer and acknowledge to the broker.
+
+paho's network thread only enqueues; one worker thread verifies, commits a batch in
+one transaction and only then publishes acks/statuses and PUBACKs the broker
+(``manual_ack``), so a crash before the commit means the broker redelivers.
+"""
+
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+import traceback
+from collections import namedtuple
+
+import paho.mqtt.client as mqtt
+from peewee import InterfaceError, OperationalError
+
+from protocol.errors import ProtocolError
+from server import metrics
+from server.db import db
+from server.ingest.answers import ack_frame, status_frame
+from server.ingest.apply import Batch, apply_batch
+from server.ingest.verify import body_of, verify, verify_state
+from server.loyalty.service import statuses_for
+
+log = logging.getLogger("possync.ingest")
+
+Inbound = namedtuple("Inbound", "t gen topic payload mid qos")
+UP_TOPIC = "pos/+/up/#"
+SHARED_UP_TOPIC = "$share/possync/" + UP_TOPIC
+STATE_TOPIC = "pos/+/state"
+TRANSIENT = (OperationalError, InterfaceError)
+
+
+class IngestLoop:
+    """One ingest process's MQTT client and worker; ``start()``, ``stop()``, ``connected``."""
+
+    def __init__(self, config, keys, client=None):
+        self.config = config
+        self.keys = keys
+        self.max_batch = int(config.get("INGEST_MAX_BATCH", 500))
+        self.window_s = float(config.get("INGEST_BATCH_WINDOW_S", 0.005))
+        self.queue = queue.SimpleQueue()
+        self.client = client or self._make_client()
+        self.connected = False
+        self._gen = 0
+        self._stop = threading.Event()
+        self._worker = None
+        self._seen_errors = set()
+
+    # --- MQTT client (paho's thread) -------------------------------------------------
+
+    def _make_client(self):
+        cfg = self.config
+        client_id = cfg.get("MQTT_CLIENT_ID") or "possync-ingest-" + socket.gethostname()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                             clean_session=False, manual_ack=True)
+        if cfg.get("MQTT_USERNAME"):
+            client.username_pw_set(cfg["MQTT_USERNAME"], cfg.get("MQTT_PASSWORD") or None)
+        if cfg.get("MQTT_TLS_CA"):
+            client.tls_set(ca_certs=cfg["MQTT_TLS_CA"])
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(1, 30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s (check MQTT_USERNAME/MQTT_PASSWORD)", reason_code)
+            return
+        self._gen += 1
+        up = SHARED_UP_TOPIC if self.config.get("MQTT_SHARED", True) else UP_TOPIC
+        client.subscribe([(up, 1), (STATE_TOPIC, 1)])
+        self.connected = True
+        log.info("connected to the broker, subscribed to %s and %s", up, STATE_TOPIC)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        if self.connected:
+            log.warning("disconnected from the broker (%s); reconnecting", reason_code)
+        self.connected = False
+
+    def _on_message(self, client, userdata, msg):
+        self.queue.put(Inbound(time.monotonic(), self._gen, msg.topic, msg.payload, msg.mid, msg.qos))
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self):
+        """Connect (retrying in the background) and start the worker thread."""
+        self._worker = threading.Thread(target=self._run, name="possync-ingest", daemon=True)
+        self._worker.start()
+        self.client.connect_async(self.config.get("MQTT_HOST", "127.0.0.1"), int(self.config.get("MQTT_PORT", 1883)),
+                                  keepalive=int(self.config.get("MQTT_KEEPALIVE", 30)))
+        self.client.loop_start()
+        return self
+
+    def stop(self, timeout=10.0):
+        """Finish the batch in hand, then disconnect; unacknowledged frames stay with the broker."""
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.connected = False
+
+    def _run(self):
+        db.connect(reuse_if_open=True)
+        try:
+            while not self._stop.is_set():
+                batch = self._collect()
+                try:
+                    self.keys.tick()
+                except TRANSIENT as exc:
+                    log.warning("cannot re-read device keys (%s); using the ones in memory", exc)
+                if not batch:
+                    continue
+                try:
+                    self.process(batch)
+                except Exception:
+                    # The terminals resend what they did not see acked; PUBACK so the
+                    # broker's in-flight window does not fill with frames we gave up on.
+                    self._internal("batch", "%d frames" % len(batch))
+                    self._puback(batch)
+        finally:
+            if not db.is_closed():
+                db.close()
+
+    def _collect(self):
+        """Block for one frame, then take what is already queued: up to max_batch, or window_s."""
+        try:
+            batch = [self.queue.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.window_s
+        while len(batch) < self.max_batch and time.monotonic() < deadline:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    # --- one batch (worker thread) ----------------------------------------------------
+
+    def process(self, batch):
+        """Verify, answer swipes, commit records, then publish answers and PUBACK the broker."""
+        metrics.BATCH_SIZE.observe(len(batch))
+        swipes, records, states, seen, done = [], [], [], set(), []
+        for item in batch:
+            try:
+                if item.topic.endswith("/state"):
+                    states.append((item,) + verify_state(item.topic, item.payload, self.keys))
+                    metrics.FRAMES.labels("state").inc()
+                    continue
+                dev, obj = verify(item.topic, item.payload, self.keys)
+                metrics.FRAMES.labels(obj["kind"]).inc()
+                seen.add(dev)
+                if obj["kind"] == "swipe":
+                    swipes.append((item, dev, obj))
+                else:
+                    records.append((item, dev, obj))
+            except ProtocolError as exc:
+                self._reject(exc.reason, _topic_dev(item.topic), exc.detail)
+                done.append(item)
+            except Exception:
+                self._internal("verify", item.topic)
+                done.append(item)
+        if swipes:
+            self._answer_swipes(swipes)
+            done.extend(item for item, dev, obj in swipes)
+        if records or states or seen:
+            result = self._commit(records, states, seen)
+            if result is None:
+                return
+            if result.applied and self.config.get("FAULT") == "kill_after_commit":
+                os.kill(os.getpid(), signal.SIGKILL)
+            self._answer_records(result)
+            done.extend(item for item, dev, obj in records)
+            done.extend(item for item, dev, state in states)
+            now = time.monotonic()
+            for item, dev, obj in records:
+                if obj["kind"] != "hb":
+                    metrics.ACK_LATENCY.observe(now - item.t)
+        self._puback(done)
+
+    def _answer_swipes(self, swipes):
+        try:
+            found = statuses_for(obj["tok"] for item, dev, obj in swipes)
+        except Exception:
+            self._internal("swipe lookup", "%d swipes" % len(swipes))
+            return
+        for item, dev, obj in swipes:
+            self._publish(dev, status_frame, "sid", obj["sid"], found[obj["tok"]])
+
+    def _commit(self, records, states, seen, split=True):
+        """apply_batch, retried while the database is unreachable; None when stopping.
+
+        Any other failure is a bug: the batch is split into single frames so only the
+        frame at fault is lost (counted as "internal"; its terminal will resend it).
+        """
+        items = [(dev, obj, body_of(item.payload)) for item, dev, obj in records]
+        pairs = [(dev, state) for item, dev, state in states]
+        delay = 0.1
+        while True:
+            try:
+                return apply_batch(items, pairs, seen)
+            except TRANSIENT as exc:
+                log.error("database unavailable (%s); retrying in %.1fs, nothing acked meanwhile", exc, delay)
+                _reset_connection()
+                if self._stop.wait(delay):
+                    return None
+                delay = min(delay * 2, 5.0)
+            except Exception:
+                if split and len(records) + bool(states or seen) > 1:
+                    return self._commit_one_by_one(records, states, seen)
+                self._internal("apply", ", ".join("%s seq %s" % (dev, obj.get("seq")) for dev, obj, body in items))
+                return Batch({}, [], [], [], [], [])
+
+    def _commit_one_by_one(self, records, states, seen):
+        total = Batch({}, [], [], [], [], [])
+        for one in [([r], [], ()) for r in records] + [([], states, seen)]:
+            result = self._commit(*one, split=False)
+            if result is None:
+                return None
+            for dev, (upto, also) in result.acks.items():
+                before = total.acks.get(dev, (0, []))[1]
+                total.acks[dev] = (upto, sorted({s for s in before + also if s > upto}))
+            for name in ("statuses", "applied", "duplicates", "conflicts", "revoked"):
+                getattr(total, name).extend(getattr(result, name))
+        return total
+
+    def _answer_records(self, result):
+        if result.revoked:
+            self.keys.refresh()
+        for dev, seq in result.revoked:
+            self._reject("revoked_device", dev, "device %s is revoked (seq %s not applied)" % (dev, seq))
+        for dev, seq in result.duplicates:
+            self._reject("duplicate", dev, "seq %d already applied; acked again" % seq)
+        for dev, seq in result.conflicts:
+            self._reject("seq_conflict", dev, "seq %d was applied with another body; not acked" % seq)
+        for dev, (upto, also) in result.acks.items():
+            self._publish(dev, ack_frame, upto, also)
+        for dev, for_, id_, status in result.statuses:
+            self._publish(dev, status_frame, for_, id_, status)
+
+    def _publish(self, dev, build, *args):
+        key = self.keys.get(dev)
+        if key is None:
+            return
+        topic, payload = build(dev, key, *args)
+        self.client.publish(topic, payload, qos=1)
+
+    def _puback(self, items):
+        """PUBACK the broker; frames from an earlier connection are redelivered, so skip those."""
+        for item in items:
+            if item.qos and item.gen == self._gen:
+                self.client.ack(item.mid, item.qos)
+
+    def _reject(self, reason, dev, detail):
+        metrics.REJECTS.labels(reason).inc()
+        log.warning("reject %s dev=%s: %s", reason, dev, detail)
+
+    def _internal(self, where, what):
+        """Count and log a bug; its traceback is logged the first time it is seen."""
+        metrics.REJECTS.labels("internal").inc()
+        tb = traceback.format_exc()
+        sig = (where, tb.strip().splitlines()[-1][:200])
+        if sig in self._seen_errors:
+            log.error("internal error in %s (%s): %s", where, what, sig[1])
+        else:
+            self._seen_errors.add(sig)
+            log.error("internal error in %s (%s)\n%s", where, what, tb)
+
+
+def _topic_dev(topic):
+    parts = topic.split("/")
+    return parts[1][:32] if len(parts) > 2 else "?"
+
+
+def _reset_connection():
+    try:
+        if not db.is_closed():
+            db.close()
+    except Exception:
+        log.debug("closing a broken connection failed", exc_info=True)

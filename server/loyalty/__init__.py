@@ -1,0 +1,1 @@
+"""Loyalty: customers behind card tokens, the points ledger, tiers."""

@@ -1,0 +1,261 @@
+"""The spine end to end: real Mosquitto (password file + ACL), real server and agent processes, real files.
+
+Each test is one promise of issue 3: points on the display, nothing lost and nothing
+applied twice across kill -9 of agent, broker and server, every bad frame refused
+with its reason, and a full outbox that never loses what it stored.
+"""
+
+import json
+import os
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from agent.core import display
+from protocol import envelope, frame, topics
+from realparts import AgentProc, ServerProc
+
+pytestmark = pytest.mark.integration
+
+CARD = b";4111111111111111=28121010000000000000?\r\n"
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+    """Poll ``predicate`` until it returns a true value; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail("timed out after %.0fs waiting for %s" % (timeout, what))
+
+
+@pytest.fixture
+def system(tmp_path, mosquitto):
+    """Broker + server process; ``system.agent(dev)`` adds a terminal and starts its agent."""
+    server = ServerProc(str(tmp_path / "server"), mosquitto)
+    agents = []
+
+    class System:
+        broker = mosquitto
+
+        def __init__(self):
+            self.server = server
+
+        def agent(self, dev, start=True, lang="en", charset="ascii", **overrides):
+            path = server.add_device(dev, str(tmp_path / dev), **overrides)
+            a = AgentProc(path, str(tmp_path / dev), lang=lang, charset=charset)
+            agents.append(a)
+            return a.start() if start else a
+
+    server.start()
+    yield System()
+    for a in agents:
+        a.close()
+    server.stop()
+
+
+def applied(server, dev):
+    """(seq, ref) of every record the server applied for ``dev``."""
+    return server.query("SELECT seq, ref FROM record WHERE dev = ? ORDER BY seq", dev)
+
+
+def assert_exactly_once(server, dev, stored_refs):
+    rows = applied(server, dev)
+    refs = [ref for _, ref in rows]
+    assert len(refs) == len(set(refs)), "a record was applied twice"
+    missing = set(stored_refs) - set(refs)
+    assert not missing, "stored but never applied: %s" % sorted(missing)[:10]
+    dup_ledger = server.query("SELECT dev, seq, COUNT(*) FROM pointsentry GROUP BY dev, seq HAVING COUNT(*) > 1")
+    assert dup_ledger == []
+
+
+def test_swipe_shows_customer_points_on_the_display(system):
+    t1 = system.agent("T1")
+    t1.swipe(CARD)
+    pos = t1.pos()
+    reply = pos.request(op="sale", ref="R1", amount=12_50, cur="CNY")
+    assert reply["ok"] and reply["stored"] and reply["seq"] == 1
+    wait_for(lambda: applied(system.server, "T1"), what="the sale to be applied")
+    t1.swipe(CARD)  # the next visit: the display shows the balance the sale earned
+    line1, _ = display.render({"pts": 12, "tier": "basic"}, "en")
+    seen = t1.read_display(line1.encode())
+    assert line1.encode() in seen, seen
+    (points,), = system.server.query("SELECT points FROM customer")
+    assert points == 12
+    assert b"4111111111111111" not in open(t1.outbox, "rb").read()
+    pos.close()
+
+
+def test_agent_kill9_while_writing_loses_nothing_stored(system):
+    t1 = system.agent("T1")
+    stored, sent = [], []
+    stop = threading.Event()
+
+    def pos_app(prefix):
+        pos = t1.pos()
+        i = 0
+        try:
+            while not stop.is_set():
+                ref = "%s%d" % (prefix, i)
+                sent.append(ref)
+                if pos.request(op="sale", ref=ref, amount=100 + i, cur="CNY")["stored"]:
+                    stored.append(ref)
+                i += 1
+        except (ConnectionError, OSError, ValueError):
+            pass  # the agent died under us: this sale's fate is unknown to the POS
+
+    writer = threading.Thread(target=pos_app, args=("A",))
+    writer.start()
+    wait_for(lambda: len(stored) >= 40, what="40 stored sales")
+    t1.kill()  # SIGKILL while the POS is writing
+    writer.join(10)
+    t1.start()
+    stop.clear()
+    writer = threading.Thread(target=pos_app, args=("B",))
+    writer.start()
+    wait_for(lambda: any(r.startswith("B") for r in stored[-5:]) and len(stored) >= 60, what="more sales after restart")
+    stop.set()
+    writer.join(10)
+    wait_for(lambda: set(stored) <= {ref for _, ref in applied(system.server, "T1")}, timeout=60,
+             what="every stored sale to reach the server")
+    assert_exactly_once(system.server, "T1", stored)
+    assert {ref for _, ref in applied(system.server, "T1")} <= set(sent)
+
+
+def test_broker_down_outbox_grows_then_drains(system):
+    t1 = system.agent("T1")
+    pos = t1.pos()
+    stored = []
+    for i in range(10):
+        assert pos.request(op="sale", ref="B%d" % i, amount=500, cur="CNY")["stored"]
+        stored.append("B%d" % i)
+    wait_for(lambda: len(applied(system.server, "T1")) == 10, what="the first 10 sales")
+    system.broker.kill()
+    for i in range(10, 40):
+        assert pos.request(op="sale", ref="B%d" % i, amount=500, cur="CNY")["stored"]
+        stored.append("B%d" % i)
+    status = pos.request(op="status")
+    assert status["depth"] >= 30 and not status["connected"]
+    time.sleep(2)
+    system.broker.start()
+    wait_for(lambda: pos.request(op="status")["depth"] == 0, timeout=60, what="the outbox to drain")
+    assert_exactly_once(system.server, "T1", stored)
+    assert len(applied(system.server, "T1")) == 40
+    pos.close()
+
+
+def test_server_killed_after_commit_before_ack_applies_once(system):
+    system.server.stop()
+    system.server.start(env={"POSSYNC_FAULT": "kill_after_commit"})
+    t1 = system.agent("T1")
+    pos = t1.pos()
+    t1.swipe(CARD)
+    reply = pos.request(op="sale", ref="K1", amount=2000, cur="CNY")
+    assert reply["stored"]
+    wait_for(lambda: system.server.proc.poll() is not None, what="the server to die right after its commit")
+    assert [ref for _, ref in applied(system.server, "T1")] == ["K1"]
+    assert pos.request(op="status")["depth"] == 1  # committed, but never acknowledged
+    system.server.start()
+    wait_for(lambda: pos.request(op="status")["depth"] == 0, timeout=60, what="the resent record to be acked")
+    assert_exactly_once(system.server, "T1", ["K1"])
+    (points,), = system.server.query("SELECT points FROM customer")
+    assert points == 20
+    assert system.server.metric("possync_ingest_rejects_total", reason="duplicate") >= 1
+    pos.close()
+
+
+class Device:
+    """A paho client logged in as a device, publishing frames we craft by hand."""
+
+    def __init__(self, broker, user, password):
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=user + "-forger")
+        self.client.username_pw_set(user, password)
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+
+    def publish(self, topic, payload):
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_bad_frames_are_rejected_with_their_reason(system, tmp_path):
+    server, broker = system.server, system.broker
+    with open(server.add_device("T1", str(tmp_path / "T1"))) as f:
+        t1 = json.load(f)
+    with open(server.add_device("T3", str(tmp_path / "T3"))) as f:
+        t3 = json.load(f)
+    key = bytes.fromhex(t1["key_hex"])
+    up = topics.topic("T1", "up/tx")
+
+    def sale(dev, seq, ref="F"):
+        return envelope.build("sale", dev, [("seq", seq), ("ts", 1), ("ref", ref), ("amount", 100), ("cur", "CNY")])
+
+    dev = Device(broker, "T1", t1["mqtt"]["password"])
+    good = frame.sign(up, sale("T1", 1), key)
+    dev.publish(up, good)
+    wait_for(lambda: applied(server, "T1"), what="the genuine frame")
+    cases = {
+        "bad_mac": (up, frame.sign(up, sale("T1", 2), b"not the device key")),
+        "duplicate": (up, good),  # an exact replay
+        "seq_conflict": (up, frame.sign(up, sale("T1", 1, ref="OTHER"), key)),
+        "wrong_device": (up, frame.sign(up, sale("T3", 3), key)),
+        "malformed": (up, frame.sign(up, b'{"v":1,"dev":"T1",', key)),
+        "oversize": (up, b"x" * (frame.MAX_FRAME + 10)),
+        "bad_version": (up, frame.sign(up, sale("T1", 4).replace(b'"v":1', b'"v":9'), key)),
+    }
+    for reason, (topic, payload) in cases.items():
+        dev.publish(topic, payload)
+    dev.close()
+    # unknown device: a broker user the server never registered
+    broker.add_user("GHOST", "ghost-pw")
+    ghost = Device(broker, "GHOST", "ghost-pw")
+    ghost_up = topics.topic("GHOST", "up/tx")
+    ghost.publish(ghost_up, frame.sign(ghost_up, sale("GHOST", 1), key))
+    ghost.close()
+    # revoked device
+    server.cli("device", "revoke", "T3")
+    t3dev = Device(broker, "T3", t3["mqtt"]["password"])
+    t3_up = topics.topic("T3", "up/tx")
+    t3dev.publish(t3_up, frame.sign(t3_up, sale("T3", 1), bytes.fromhex(t3["key_hex"])))
+    # the broker ACL: T3 cannot publish on T1's topic at all, even a frame T1 signed
+    t3dev.publish(up, frame.sign(up, sale("T1", 2, ref="VIA-T3"), key))
+    t3dev.close()
+    dev = Device(broker, "T1", t1["mqtt"]["password"])
+    dev.publish(up, frame.sign(up, sale("T1", 3, ref="AFTER"), key))  # published after T3's was PUBACKed
+    dev.close()
+    wait_for(lambda: len(applied(server, "T1")) == 2, what="T1's own frame after the denied one")
+    for reason in list(cases) + ["unknown_device", "revoked_device"]:
+        wait_for(lambda: server.metric("possync_ingest_rejects_total", reason=reason) >= 1, timeout=15,
+                 what="a rejection counted as %s" % reason)
+    assert applied(server, "T1") == [(1, "F"), (3, "AFTER")]  # never the frame T3 pushed on T1's topic
+    assert applied(server, "T3") == [] and applied(server, "GHOST") == []
+    out = server.output()
+    for reason in ("bad_mac", "unknown_device", "revoked_device", "oversize"):
+        assert reason in out, "rejection %s was not logged" % reason
+
+
+def test_outbox_full_tells_the_pos_and_keeps_what_it_stored(system):
+    system.server.stop()
+    t1 = system.agent("T1", outbox={"max_count": 5})
+    pos = t1.pos()
+    for i in range(5):
+        assert pos.request(op="sale", ref="O%d" % i, amount=300, cur="CNY")["stored"]
+    reply = pos.request(op="sale", ref="O5", amount=300, cur="CNY")
+    assert reply["ok"] and reply["stored"] is False and reply["error"] == "outbox_full"
+    assert "NOT stored" in reply["message"]
+    line1, _ = display.render_message("outbox_full", "en")
+    assert line1.encode() in t1.read_display(line1.encode())
+    assert pos.request(op="status")["full"] is True
+    system.server.start()
+    wait_for(lambda: pos.request(op="status")["depth"] == 0, timeout=60, what="the full outbox to drain")
+    assert_exactly_once(system.server, "T1", ["O%d" % i for i in range(5)])
+    assert "O5" not in {ref for _, ref in applied(system.server, "T1")}
+    assert pos.request(op="sale", ref="O6", amount=300, cur="CNY")["stored"]
+    pos.close()
