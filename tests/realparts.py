@@ -136,8 +136,40 @@ def console(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-class ServerProc:
+class Proc:
+    """One of our console scripts run as a real process, its output kept in ``dir/NAME.out``."""
+
+    name = "proc"
+    dir = None
+    proc = None
+
+    def spawn(self, args, env=None):
+        out = open(os.path.join(self.dir, self.name + ".out"), "ab")
+        self.proc = subprocess.Popen([console("possync-" + self.name)] + args, env=env,
+                                     stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+        return self.proc
+
+    def kill(self):
+        """kill -9: a crash, not a shutdown."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def output(self):
+        with open(os.path.join(self.dir, self.name + ".out"), errors="replace") as f:
+            return f.read()
+
+
+class ServerProc(Proc):
     """A real `possync-server run` process on a real SQLite file, against a given broker."""
+
+    name = "server"
 
     def __init__(self, workdir, broker, env=None):
         self.dir = workdir
@@ -184,26 +216,10 @@ class ServerProc:
         return path
 
     def start(self, env=None):
-        self.proc = subprocess.Popen([console("possync-server"), "run", "--config", self.config],
-                                     env=dict(self.env, **(env or {})),
-                                     stdout=open(os.path.join(self.dir, "server.out"), "ab"), stderr=subprocess.STDOUT)
+        self.spawn(["run", "--config", self.config], env=dict(self.env, **(env or {})))
         wait_port(self.http_port, timeout=20, proc=self.proc)
         return self
 
-    def kill(self):
-        """kill -9 the server."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-        if self.proc is not None:
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc is not None:
-            stop_process(self.proc)
-
-    def output(self):
-        with open(os.path.join(self.dir, "server.out"), errors="replace") as f:
-            return f.read()
 
     def get(self, path):
         """GET a path of the web app; return (status, body text)."""
@@ -261,8 +277,10 @@ class PosClient:
         self.sock.close()
 
 
-class AgentProc:
+class AgentProc(Proc):
     """A real `possync-agent run` process whose card reader and display are pseudo-terminals."""
+
+    name = "agent"
 
     def __init__(self, config_path, workdir, lang="en", charset="ascii"):
         self.config = config_path
@@ -287,14 +305,16 @@ class AgentProc:
         self.display_bytes = b""
 
     def start(self):
-        self.proc = subprocess.Popen([console("possync-agent"), "run", "--config", self.config],
-                                     stdout=open(os.path.join(self.dir, "agent.out"), "ab"), stderr=subprocess.STDOUT)
+        self.spawn(["run", "--config", self.config])
         wait_port(self.pos_port, timeout=20, proc=self.proc)
         return self
 
-    def swipe(self, track_bytes):
-        """Pass a card through the reader: its bytes arrive on the agent's serial port."""
+    def swipe(self, track_bytes, answered=b"Points:"):
+        """Pass a card through the reader and wait until the display shows the server's answer."""
+        self.display_bytes = b""
         os.write(self.reader_master, track_bytes)
+        if answered and answered not in self.read_display(answered):
+            raise AssertionError("the display never showed %r after a swipe: %r" % (answered, self.display_bytes))
 
     def read_display(self, until, timeout=15.0):
         """Collect display bytes until ``until`` (bytes) has appeared; return everything seen."""
@@ -308,15 +328,6 @@ class AgentProc:
     def pos(self):
         return PosClient(self.pos_port)
 
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-        if self.proc is not None:
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc is not None:
-            stop_process(self.proc)
 
     def close(self):
         self.stop()
@@ -326,6 +337,3 @@ class AgentProc:
             except OSError:
                 pass
 
-    def output(self):
-        with open(os.path.join(self.dir, "agent.out"), errors="replace") as f:
-            return f.read()
