@@ -16,8 +16,9 @@ def create_app(config=None):
     config = dict(config or {})
     app = Flask(__name__, instance_path=config.pop("INSTANCE_PATH", None), instance_relative_config=True)
     app.config.from_mapping(settings.DEFAULTS)
-    app.config.from_mapping(config)
-    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(config, INSTANCE_PATH=app.instance_path)
+    if not app.config["DATABASE_URL"] or not app.config["SECRET_KEY_FILE"]:
+        os.makedirs(app.instance_path, exist_ok=True)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "possync.db")
     if not app.config["SECRET_KEY_FILE"]:

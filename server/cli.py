@@ -8,6 +8,7 @@ import sys
 import threading
 
 EPILOG = """examples:
+  possync-server demo
   possync-server init-db --config /etc/possync/server.json
   possync-server device add T1 --agent-config t1.json --token-key-file /etc/possync/token.key \\
       --mqtt-host broker.example.com --mosquitto-passwd /etc/mosquitto/passwd
@@ -76,14 +77,18 @@ def _settings(args, cmd):
 
 
 def _app(args, cmd):
+    from peewee import ImproperlyConfigured, PeeweeException
+
     from server import create_app
 
+    settings = _settings(args, cmd)
     try:
-        return create_app(_settings(args, cmd))
-    except Exception as exc:
-        if isinstance(exc, CommandError):
-            raise
+        return create_app(settings)
+    except (PeeweeException, ImproperlyConfigured) as exc:
         raise CommandError("%s: cannot open the database (%s; check DATABASE_URL)" % (cmd, exc))
+    except OSError as exc:
+        raise CommandError("%s: cannot create the instance folder (%s; set INSTANCE_PATH or the paths in --config)"
+                           % (cmd, exc))
 
 
 def _master(app, cmd):
@@ -225,8 +230,38 @@ def _safe_url(url):
     return "%s://%s:***@%s" % (scheme, cred.split(":")[0], tail)
 
 
+def argparse_demo(sub, parent):
+    p = sub.add_parser("demo", help="embedded broker + server + web UI + simulated terminals, on SQLite",
+                       description="Run the whole system on this machine with no setup: an embedded MQTT broker "
+                                   "(amqtt, loopback only), the server and web UI on SQLite, and simulated terminals "
+                                   "swiping cards and selling. Stop it with Ctrl-C.",
+                       epilog="examples:\n  possync-server demo\n  possync-server demo --terminals 5 --rate 2 "
+                              "--http-port 8000 --dir /tmp/possync-demo",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dir", metavar="DIR", help="where the demo keeps its database, keys and outboxes "
+                                                "(default: possync-demo in the temp folder; reused across runs)")
+    p.add_argument("--terminals", type=int, default=3, metavar="N", help="simulated terminals (default 3)")
+    p.add_argument("--rate", type=float, default=0.5, metavar="R", help="sales per second per terminal (default 0.5)")
+    p.add_argument("--http-port", type=int, default=5000, metavar="PORT", help="web UI port (default 5000, or a free one)")
+    p.add_argument("--mqtt-port", type=int, default=1883, metavar="PORT", help="broker port (default 1883, or a free one)")
+    p.add_argument("--seconds", type=float, default=0, metavar="S", help="stop after S seconds (default: run until Ctrl-C)")
+
+
+def do_demo(args):
+    from server import demo
+
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not 1 <= args.terminals <= 50:
+        raise CommandError("demo: --terminals must be 1-50 (got %d)" % args.terminals)
+    try:
+        return demo.run(args.dir, args.terminals, args.http_port, args.mqtt_port, args.rate, args.seconds or None)
+    except (OSError, RuntimeError) as exc:
+        raise CommandError("demo: %s (try other ports with --http-port/--mqtt-port)" % exc)
+
+
 COMMANDS = {
     "run": (argparse_run, do_run),
+    "demo": (argparse_demo, do_demo),
     "init-db": (argparse_init_db, do_init_db),
     "device": (argparse_device, do_device),
 }

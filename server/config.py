@@ -5,6 +5,7 @@ import os
 
 # Paths left None are placed in the Flask instance folder by create_app.
 DEFAULTS = {
+    "INSTANCE_PATH": None,
     "DATABASE_URL": None,
     "SQLITE_SYNCHRONOUS": "normal",
     "SECRET_KEY_FILE": None,

@@ -89,8 +89,10 @@ def run(workdir=None, terminals=3, http_port=5000, mqtt_port=1883, rate=0.5, sec
     try:
         server = runtime.start(settings)
         paths = provision(server.app, workdir, terminals, mqtt_port)
-        agents = [subprocess.Popen(agent_command() + ["simulate", "--config", p, "--rate", str(rate), "--cards", "12"])
-                  for p in paths]
+        # a different seed per terminal: its own shoppers and sales
+        agents = [subprocess.Popen(agent_command() + ["simulate", "--config", p, "--rate", str(rate), "--cards", "12",
+                                                      "--seed", str(i)])
+                  for i, p in enumerate(paths, 1)]
         print("possync demo: web UI at %s  (broker 127.0.0.1:%d, data in %s; Ctrl-C stops it)"
               % (server.url, mqtt_port, workdir), file=out, flush=True)
         deadline = time.monotonic() + seconds if seconds else None

@@ -1,6 +1,6 @@
 """Enrol, list and revoke terminals; write their agent config; register them with Mosquitto."""
 
-import json
+import copy
 import os
 import secrets
 import subprocess
@@ -82,7 +82,7 @@ def agent_config(dev, key, token_key, password, mqtt_host, mqtt_port, tls_ca=Non
         "mqtt": {"host": mqtt_host, "port": mqtt_port, "username": dev, "password": password,
                  "tls": {"ca": tls_ca} if tls_ca else None, "keepalive": 30},
     }
-    config.update(json.loads(json.dumps(AGENT_DEFAULTS)))
+    config.update(copy.deepcopy(AGENT_DEFAULTS))
     return config
 
 

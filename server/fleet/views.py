@@ -30,7 +30,7 @@ def index():
 
 @bp.get("/api/devices")
 def api_devices():
-    return jsonify(devices=[d.as_dict() for d in Device.select().order_by(Device.id)])
+    return jsonify([d.as_dict() for d in Device.select().order_by(Device.id)])
 
 
 @bp.get("/api/sales")
@@ -38,4 +38,4 @@ def api_sales():
     limit = request.args.get("limit", "50")
     if not limit.isdigit() or not 0 < int(limit) <= MAX_LIMIT:
         return jsonify(error="bad_limit", message="limit must be a whole number from 1 to %d" % MAX_LIMIT), 400
-    return jsonify(sales=[r.as_dict() for r in recent_sales(int(limit))])
+    return jsonify([r.as_dict() for r in recent_sales(int(limit))])

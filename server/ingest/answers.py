@@ -1,21 +1,34 @@
-"""The server's signed answers to a terminal: acks and loyalty statuses (DESIGN.md §2)."""
+"""The server's signed answers to a terminal: acks and loyalty statuses (DESIGN.md §2).
+
+Bodies are written with CPython's json in a fixed field order: the MAC covers the
+exact bytes, so the terminal needs valid JSON, not protocol.frame.dumps' own bytes
+(tests check every answer against protocol.envelope.validate).
+"""
+
+import json
 
 from protocol import envelope, frame, topics
+
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 
 def ack_frame(dev, key, upto, also):
     """``(topic, payload)`` telling ``dev`` that every seq <= upto, and those in ``also``, are applied."""
-    body = envelope.build("ack", dev, [("upto", upto), ("also", sorted(also))])
-    topic = topics.topic(dev, "down/ack")
-    return topic, frame.sign(topic, body, key)
+    return _signed(dev, "down/ack", {"v": envelope.VERSION, "dev": dev, "kind": "ack", "upto": upto,
+                                     "also": sorted(also)}, key)
 
 
 def status_frame(dev, key, for_, id_, status):
     """``(topic, payload)`` with the loyalty ``status`` for a record (``for_`` "seq") or swipe ("sid")."""
-    pairs = [("for", for_), ("id", id_), ("cust", status["cust"]), ("pts", status["pts"])]
+    body = {"v": envelope.VERSION, "dev": dev, "kind": "status", "for": for_, "id": id_,
+            "cust": status["cust"], "pts": status["pts"]}
     if "earned" in status:
-        pairs.append(("earned", status["earned"]))
-    pairs += [("tier", status["tier"]), ("new", status["new"])]
-    body = envelope.build("status", dev, pairs)
-    topic = topics.topic(dev, "down/status")
-    return topic, frame.sign(topic, body, key)
+        body["earned"] = status["earned"]
+    body["tier"] = status["tier"]
+    body["new"] = status["new"]
+    return _signed(dev, "down/status", body, key)
+
+
+def _signed(dev, suffix, body, key):
+    topic = topics.topic(dev, suffix)
+    return topic, frame.sign(topic, _DUMPS(body).encode(), key)

@@ -3,15 +3,17 @@
 import hashlib
 from collections import defaultdict, namedtuple
 
-from peewee import IntegrityError, Tuple, chunked
+from peewee import SQL, Case, IntegrityError, Tuple, chunked
 
 from protocol.envelope import TX_KINDS
-from server.db import db, utcnow
+from server.db import bulk_insert, db, utcnow
 from server.fleet.models import Device
 from server.ingest.models import Record
 from server.loyalty import service as loyalty
 
 CHUNK = 200
+RECORD_FIELDS = ("dev", "seq", "kind", "ts", "received_at", "ref", "orig", "amount", "cur", "tok", "customer",
+                 "body_hash")
 
 # acks: {dev: (upto, [also...])}; statuses: [(dev, "seq", seq, status)];
 # applied / duplicates / conflicts / revoked: [(dev, seq)] (seq None for a heartbeat)
@@ -50,13 +52,11 @@ def _apply(items, states, seen, now):
     results = loyalty.apply_txs([_tx(dev, obj, customer) for dev, obj, h, customer in _with_origs(new)], now)
     rows, statuses = [], []
     for (dev, obj, h), result in zip(new, results):
-        rows.append({"dev": dev, "seq": obj["seq"], "kind": obj["kind"], "ts": obj["ts"], "received_at": now,
-                     "ref": obj["ref"], "orig": obj.get("orig"), "amount": obj["amount"], "cur": obj["cur"],
-                     "tok": obj.get("tok"), "customer": result["customer"], "body_hash": h})
+        rows.append((dev, obj["seq"], obj["kind"], obj["ts"], now, obj["ref"], obj.get("orig"), obj["amount"],
+                     obj["cur"], obj.get("tok"), result["customer"], h))
         if result["status"] is not None:
             statuses.append((dev, "seq", obj["seq"], result["status"]))
-    for part in chunked(rows, CHUNK):
-        Record.insert_many(part).execute()
+    bulk_insert(Record, RECORD_FIELDS, rows)
     _update_devices(items, states, seen, now)
     acks = _advance(acked)
     return Batch(acks, statuses, [(dev, obj["seq"]) for dev, obj, h in new], duplicates, conflicts, revoked)
@@ -155,7 +155,7 @@ def _advance(acked):
                  .order_by(Record.dev, Record.seq).tuples())
         for dev, seq in query:
             above[dev].append(seq)
-    acks = {}
+    acks, moved = {}, []
     for dev in devs:
         start = top = upto.get(dev, 0)
         for seq in above[dev]:
@@ -163,7 +163,12 @@ def _advance(acked):
                 break
             top = seq
         if top > start:
-            # Only ever forward: another ingest process may have moved it already.
-            Device.update(acked_upto=top).where((Device.id == dev) & (Device.acked_upto < top)).execute()
+            moved.append((dev, top))
         acks[dev] = (top, sorted(seq for seq in acked[dev] if seq > top))
+    for part in chunked(moved, CHUNK):
+        # Only ever forward: another ingest process may have moved it further already.
+        # Numbers go in as literals so PostgreSQL need not guess a CASE parameter's type.
+        case = Case(None, [((Device.id == dev) & (Device.acked_upto < SQL("%d" % top)), SQL("%d" % top))
+                           for dev, top in part], Device.acked_upto)
+        Device.update(acked_upto=case).where(Device.id.in_([dev for dev, top in part])).execute()
     return acks

@@ -9,13 +9,11 @@ import logging
 import os
 import queue
 import signal
-import socket
 import threading
 import time
 import traceback
 from collections import namedtuple
 
-import paho.mqtt.client as mqtt
 from peewee import InterfaceError, OperationalError
 
 from protocol.errors import ProtocolError
@@ -23,6 +21,7 @@ from server import metrics
 from server.db import db
 from server.ingest.answers import ack_frame, status_frame
 from server.ingest.apply import Batch, apply_batch
+from server.ingest.client import make_client
 from server.ingest.verify import body_of, verify, verify_state
 from server.loyalty.service import statuses_for
 
@@ -44,7 +43,7 @@ class IngestLoop:
         self.max_batch = int(config.get("INGEST_MAX_BATCH", 500))
         self.window_s = float(config.get("INGEST_BATCH_WINDOW_S", 0.005))
         self.queue = queue.SimpleQueue()
-        self.client = client or self._make_client()
+        self.client = client or make_client(config, self._on_connect, self._on_disconnect, self._on_message)
         self.connected = False
         self._gen = 0
         self._stop = threading.Event()
@@ -52,23 +51,6 @@ class IngestLoop:
         self._seen_errors = set()
 
     # --- MQTT client (paho's thread) -------------------------------------------------
-
-    def _make_client(self):
-        cfg = self.config
-        client_id = cfg.get("MQTT_CLIENT_ID") or "possync-ingest-" + socket.gethostname()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                             clean_session=False, manual_ack=True)
-        if cfg.get("MQTT_USERNAME"):
-            client.username_pw_set(cfg["MQTT_USERNAME"], cfg.get("MQTT_PASSWORD") or None)
-        if cfg.get("MQTT_TLS_CA"):
-            client.tls_set(ca_certs=cfg["MQTT_TLS_CA"])
-        client.max_inflight_messages_set(1000)
-        client.max_queued_messages_set(0)
-        client.reconnect_delay_set(1, 30)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        return client
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
@@ -115,7 +97,7 @@ class IngestLoop:
                 batch = self._collect()
                 try:
                     self.keys.tick()
-                except TRANSIENT as exc:
+                except Exception as exc:
                     log.warning("cannot re-read device keys (%s); using the ones in memory", exc)
                 if not batch:
                     continue
@@ -217,7 +199,7 @@ class IngestLoop:
             except Exception:
                 if split and len(records) + bool(states or seen) > 1:
                     return self._commit_one_by_one(records, states, seen)
-                self._internal("apply", ", ".join("%s seq %s" % (dev, obj.get("seq")) for dev, obj, body in items))
+                self._internal("apply", " ".join("%s/%s" % (dev, obj.get("seq", obj["kind"])) for dev, obj, body in items))
                 return Batch({}, [], [], [], [], [])
 
     def _commit_one_by_one(self, records, states, seen):
@@ -262,7 +244,8 @@ class IngestLoop:
 
     def _reject(self, reason, dev, detail):
         metrics.REJECTS.labels(reason).inc()
-        log.warning("reject %s dev=%s: %s", reason, dev, detail)
+        # A duplicate is at-least-once delivery working as designed, not a problem.
+        log.log(logging.INFO if reason == "duplicate" else logging.WARNING, "reject %s dev=%s: %s", reason, dev, detail)
 
     def _internal(self, where, what):
         """Count and log a bug; its traceback is logged the first time it is seen."""

@@ -4,9 +4,9 @@ import base64
 import os
 from collections import defaultdict
 
-from peewee import chunked
+from peewee import SQL, Case, chunked
 
-from server.db import db, utcnow
+from server.db import bulk_insert, db, utcnow
 from server.loyalty.models import Card, Customer, PointsEntry
 from server.loyalty.rules import points_for, tier_for
 
@@ -77,9 +77,8 @@ def apply_txs(txs, now=None):
             cust = new_customer_id()
             cards[tok] = cust
             new = True
-            new_customers.append({"id": cust, "points": 0, "created_at": now})
-            new_cards.append({"tok": tok, "customer": cust, "bin": tx.get("bin", ""),
-                              "last4": tx.get("last4", ""), "created_at": now})
+            new_customers.append((cust, 0, now))
+            new_cards.append((tok, cust, tx.get("bin", ""), tx.get("last4", ""), now))
         if tx["kind"] == "sale" and cust is not None:
             sold[(tx["dev"], tx.get("ref"))] = cust
         delta = points_for(tx["amount"], tx["cur"])
@@ -89,20 +88,16 @@ def apply_txs(txs, now=None):
             delta = 0
         else:
             totals[cust] += delta
-            entries.append({"customer": cust, "dev": tx["dev"], "seq": tx["seq"], "delta": delta,
-                            "reason": tx["kind"], "created_at": now})
+            entries.append((cust, tx["dev"], tx["seq"], delta, tx["kind"], now))
         plan.append((tx, cust, delta, new))
-    _insert(Customer, new_customers)
-    _insert(Card, new_cards)
-    _insert(PointsEntry, entries)
-    for cust, total in totals.items():
-        Customer.update(points=Customer.points + total).where(Customer.id == cust).execute()
+    bulk_insert(Customer, ("id", "points", "created_at"), new_customers)
+    bulk_insert(Card, ("tok", "customer", "bin", "last4", "created_at"), new_cards)
+    bulk_insert(PointsEntry, ("customer", "dev", "seq", "delta", "reason", "created_at"), entries)
+    for part in chunked(sorted(totals.items()), CHUNK):
+        # Literal numbers: PostgreSQL cannot type a bare CASE parameter added to a bigint.
+        case = Case(Customer.id, [(cust, SQL("%d" % total)) for cust, total in part], SQL("0"))
+        Customer.update(points=Customer.points + case).where(Customer.id.in_([c for c, t in part])).execute()
     return _results(plan, totals)
-
-
-def _insert(model, rows):
-    for part in chunked(rows, CHUNK):
-        model.insert_many(part).execute()
 
 
 def _results(plan, totals):
