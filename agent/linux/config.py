@@ -5,24 +5,12 @@ import json
 import logging
 import os
 
-from protocol import topics
+from protocol import agentconfig, topics
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("possync.agent")
 
-DEFAULTS = {
-    "mqtt": {"host": "127.0.0.1", "port": 1883, "tls": None, "keepalive": 30},
-    "outbox": {"path": "/var/lib/possync/outbox.log", "max_bytes": 4194304, "max_count": 20000},
-    "pos": {"host": "127.0.0.1", "port": 9100},
-    "reader": None,
-    "display": None,
-    "drop_dir": None,
-    "currency": "CNY",
-    "window": 32,
-    "ack_timeout_s": 10,
-    "heartbeat_s": 30,
-    "swipe_ttl_s": 120,
-}
+DEFAULTS = agentconfig.DEFAULTS
 
 
 class ConfigError(Exception):

@@ -1,30 +1,16 @@
 """Enrol, list and revoke terminals; write their agent config; register them with Mosquitto."""
 
-import copy
 import os
 import secrets
 import subprocess
 
 from peewee import IntegrityError
 
-from protocol import topics
+from protocol import agentconfig, topics
 from protocol.errors import ProtocolError
 from server import keys
 from server.db import db, utcnow
 from server.fleet.models import Device
-
-AGENT_DEFAULTS = {
-    "outbox": {"path": "/var/lib/possync/outbox.log", "max_bytes": 4194304, "max_count": 20000},
-    "pos": {"host": "127.0.0.1", "port": 9100},
-    "reader": None,
-    "display": None,
-    "drop_dir": None,
-    "currency": "CNY",
-    "window": 32,
-    "ack_timeout_s": 10,
-    "heartbeat_s": 30,
-    "swipe_ttl_s": 120,
-}
 
 
 class FleetError(Exception):
@@ -74,16 +60,8 @@ def revoke_device(dev):
 
 
 def agent_config(dev, key, token_key, password, mqtt_host, mqtt_port, tls_ca=None):
-    """The agent's config (spine.md format) as a dict."""
-    config = {
-        "device": dev,
-        "key_hex": key.hex(),
-        "token_key_hex": token_key.hex(),
-        "mqtt": {"host": mqtt_host, "port": mqtt_port, "username": dev, "password": password,
-                 "tls": {"ca": tls_ca} if tls_ca else None, "keepalive": 30},
-    }
-    config.update(copy.deepcopy(AGENT_DEFAULTS))
-    return config
+    """The agent's config file (protocol.agentconfig) as a dict."""
+    return agentconfig.build(dev, key, token_key, password, mqtt_host, mqtt_port, tls_ca)
 
 
 def write_secret_file(path, text):
