@@ -304,9 +304,18 @@ class AgentProc(Proc):
             json.dump(cfg, f)
         self.display_bytes = b""
 
-    def start(self):
+    def start(self, connected=True):
+        """Start the agent; with ``connected``, wait until its MQTT session is up."""
         self.spawn(["run", "--config", self.config])
         wait_port(self.pos_port, timeout=20, proc=self.proc)
+        if connected:
+            pos = self.pos()
+            deadline = time.monotonic() + 20
+            while not pos.request(op="status")["connected"]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("agent did not connect to the broker in 20s:\n" + self.output()[-2000:])
+                time.sleep(0.05)
+            pos.close()
         return self
 
     def swipe(self, track_bytes, answered=b"Points:"):

@@ -81,7 +81,7 @@ def test_signed_sale_gets_a_signed_ack_and_status(server, tmp_path):
         assert term.answer() == ("down/ack", {"v": 1, "dev": "T1", "kind": "ack", "upto": 1, "also": []})
     finally:
         term.close()
-    sales = json.loads(server.get("/api/sales")[1])["sales"]
+    sales = json.loads(server.get("/api/sales")[1])
     assert [(s["seq"], s["amount"], s["customer"]) for s in sales] == [(1, 25000, status["cust"])]
     assert server.metric("possync_ingest_rejects_total", reason="duplicate") == 1
     assert server.metric("possync_ingest_frames_total", kind="sale") == 2

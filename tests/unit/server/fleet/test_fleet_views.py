@@ -25,8 +25,8 @@ def test_fleet_page_shows_terminals_and_sales(app, master, mk):
 def test_api_devices(app, master):
     devices.add_device("T1", master)
     body = app.test_client().get("/api/devices").get_json()
-    assert [d["id"] for d in body["devices"]] == ["T1"]
-    d = body["devices"][0]
+    assert [d["id"] for d in body] == ["T1"]
+    d = body[0]
     assert d["state"] == "offline" and d["revoked"] is False and d["last_seen"] is None
     assert d["created_at"].endswith("Z")
     assert not any("key" in name for name in d)
@@ -37,7 +37,7 @@ def test_api_sales_newest_first_with_limit(app, master, mk):
     for seq in range(1, 6):
         apply_batch([mk.record("T1", mk.sale(seq, tok=mk.tok(1)))])
     client = app.test_client()
-    sales = client.get("/api/sales?limit=3").get_json()["sales"]
+    sales = client.get("/api/sales?limit=3").get_json()
     assert [s["seq"] for s in sales] == [5, 4, 3]
     assert sales[0]["amount"] == 1250 and sales[0]["cur"] == "CNY" and sales[0]["customer"].startswith("C")
     assert "tok" not in sales[0]

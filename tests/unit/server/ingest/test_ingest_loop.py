@@ -170,5 +170,5 @@ def test_heartbeat_and_state_through_the_worker_thread(app, master, add, mk):
     finally:
         loop.stop()
     assert sorted(client.acked) == [8, 9]
-    device = app.test_client().get("/api/devices").get_json()["devices"][0]
+    device = app.test_client().get("/api/devices").get_json()[0]
     assert (device["state"], device["version"], device["depth"], device["acked_upto"]) == ("online", "1.2.3", 4, 1)
