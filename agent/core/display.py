@@ -4,6 +4,8 @@ MicroPython's str.encode knows UTF-8 only, so GB18030 bytes come from a hand tab
 exactly the glyphs the texts below use; zh-CN falls back to English when it cannot be shown.
 """
 
+from protocol.errors import ProtocolError
+
 COLS = 20
 
 # Per language: "pts" heads line 1, "earned"/"lost" wrap the signed points of this record.
@@ -52,19 +54,9 @@ GB18030 = {
 }
 
 
-class DisplayError(Exception):
+class DisplayError(ProtocolError):
     """A status, text or charset the display cannot show; ``reason`` is a short code
     (``glyph``, ``charset``, ``lang``, ``status``, ``message``, ``width``, ``size``)."""
-
-    def __init__(self, reason, detail=""):
-        super().__init__(reason, detail)  # MicroPython has no Exception.__init__ attribute
-        self.reason = reason
-        self.detail = detail
-
-    def __str__(self):
-        if self.detail:
-            return self.reason + ": " + self.detail
-        return self.reason
 
 
 def width(text):
