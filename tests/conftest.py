@@ -5,7 +5,6 @@ The classes and helpers behind them are in realparts.py; tests import from there
 """
 
 import shutil
-import sys
 
 import pytest
 
@@ -20,9 +19,3 @@ def mosquitto(tmp_path):
     broker = Mosquitto(str(tmp_path / "broker")).start()
     yield broker
     broker.stop()
-
-
-@pytest.fixture
-def python_exe():
-    """The interpreter running the tests, for child processes."""
-    return sys.executable
