@@ -44,6 +44,10 @@ class Session:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        # paho writes to the socket from whichever thread calls publish() unless a
+        # write-interest callback is registered; with this no-op one, publish() only
+        # queues and wakes our network thread, the one thread that ever writes.
+        c.on_socket_register_write = lambda client, userdata, sock: None
         self.client = c
 
     def start(self):
