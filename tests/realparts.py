@@ -167,6 +167,23 @@ class PosClient:
                 continue
             return msg
 
+    def wait_event(self, predicate, timeout=15.0):
+        """Read pushed lines until an event satisfies ``predicate``; return it."""
+        for event in self.events:
+            if predicate(event):
+                return event
+        self.sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.file.readline()
+            if not line:
+                raise ConnectionError("agent closed the POS connection")
+            event = json.loads(line)
+            self.events.append(event)
+            if predicate(event):
+                return event
+        raise TimeoutError("no matching event from the agent in %.0fs: %s" % (timeout, self.events[-5:]))
+
     def close(self):
         self.file.close()
         self.sock.close()

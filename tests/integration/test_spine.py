@@ -63,14 +63,26 @@ def applied(server, dev):
     return server.query("SELECT seq, ref FROM record WHERE dev = ? ORDER BY seq", dev)
 
 
-def assert_exactly_once(server, dev, stored_refs):
+def assert_exactly_once(server, dev, stored_refs, carded_at_least=1):
+    """Every stored ref applied once; every carded record earned points exactly once; balances add up."""
     rows = applied(server, dev)
     refs = [ref for _, ref in rows]
     assert len(refs) == len(set(refs)), "a record was applied twice"
     missing = set(stored_refs) - set(refs)
     assert not missing, "stored but never applied: %s" % sorted(missing)[:10]
-    dup_ledger = server.query("SELECT dev, seq, COUNT(*) FROM pointsentry GROUP BY dev, seq HAVING COUNT(*) > 1")
-    assert dup_ledger == []
+    carded = server.query("SELECT seq, amount FROM record WHERE dev = ? AND tok IS NOT NULL ORDER BY seq", dev)
+    assert len(carded) >= carded_at_least, "too few sales carried a card to check the points ledger"
+    ledger = server.query("SELECT seq, delta FROM pointsentry WHERE dev = ? ORDER BY seq", dev)
+    assert ledger == [(seq, amount // 100) for seq, amount in carded]
+    assert server.query("SELECT c.id FROM customer c LEFT JOIN pointsentry p ON p.customer = c.id "
+                        "GROUP BY c.id HAVING c.points != COALESCE(SUM(p.delta), 0)") == []
+
+
+def assert_no_pan(paths, pan=b"4111111111111111"):
+    for path in paths:
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                assert pan not in f.read(), "the card number reached %s" % path
 
 
 def test_swipe_shows_customer_points_on_the_display(system):
@@ -79,13 +91,20 @@ def test_swipe_shows_customer_points_on_the_display(system):
     pos = t1.pos()
     reply = pos.request(op="sale", ref="R1", amount=12_50, cur="CNY")
     assert reply["ok"] and reply["stored"] and reply["seq"] == 1
-    wait_for(lambda: applied(system.server, "T1"), what="the sale to be applied")
-    line1, _ = display.render({"pts": 12, "tier": "basic"}, "en")
-    t1.swipe(CARD, answered=line1.encode())  # the next visit: the display shows the balance the sale earned
+    sale_status = pos.wait_event(lambda e: e.get("for") == "seq" and e.get("id") == 1)
+    assert sale_status["pts"] == 12 and sale_status["earned"] == 12
+    # the next visit: the swipe's own answer puts the balance on the display, byte for byte
+    shown = display.show({"pts": 12, "earned": 0, "tier": "basic", "new": False}, "en", "ascii")
+    t1.swipe(CARD, answered=shown)
+    assert shown != display.show({"pts": 12, "earned": 12, "tier": "basic"}, "en", "ascii")
     (points,), = system.server.query("SELECT points FROM customer")
     assert points == 12
-    assert b"4111111111111111" not in open(t1.outbox, "rb").read()
+    assert_exactly_once(system.server, "T1", ["R1"])
     pos.close()
+    t1.stop()
+    system.server.stop()
+    assert_no_pan([t1.outbox, os.path.join(t1.dir, "agent.out"), os.path.join(system.server.dir, "server.out"),
+                   system.server.db_path, system.server.db_path + "-wal"])
 
 
 def test_agent_kill9_while_writing_loses_nothing_stored(system):
@@ -98,6 +117,9 @@ def test_agent_kill9_while_writing_loses_nothing_stored(system):
         i = 0
         try:
             while not stop.is_set():
+                if i % 5 == 0:
+                    t1.swipe(CARD, answered=None)  # a customer card now and then: those sales earn points
+                    time.sleep(0.05)
                 ref = "%s%d" % (prefix, i)
                 sent.append(ref)
                 if pos.request(op="sale", ref=ref, amount=100 + i, cur="CNY")["stored"]:
@@ -129,19 +151,23 @@ def test_broker_down_outbox_grows_then_drains(system):
     pos = t1.pos()
     stored = []
     for i in range(10):
+        t1.swipe(CARD)
         assert pos.request(op="sale", ref="B%d" % i, amount=500, cur="CNY")["stored"]
         stored.append("B%d" % i)
     wait_for(lambda: len(applied(system.server, "T1")) == 10, what="the first 10 sales")
     system.broker.kill()
+    wait_for(lambda: not pos.request(op="status")["connected"], what="the agent to notice the broker is gone")
     for i in range(10, 40):
+        if i % 3 == 0:
+            t1.swipe(CARD, answered=None)  # offline: the card is still attached to the next sale
+            time.sleep(0.05)
         assert pos.request(op="sale", ref="B%d" % i, amount=500, cur="CNY")["stored"]
         stored.append("B%d" % i)
-    status = pos.request(op="status")
-    assert status["depth"] >= 30 and not status["connected"]
+    assert pos.request(op="status")["depth"] >= 30
     time.sleep(2)
     system.broker.start()
     wait_for(lambda: pos.request(op="status")["depth"] == 0, timeout=60, what="the outbox to drain")
-    assert_exactly_once(system.server, "T1", stored)
+    assert_exactly_once(system.server, "T1", stored, carded_at_least=15)
     assert len(applied(system.server, "T1")) == 40
     pos.close()
 
@@ -170,13 +196,18 @@ class Device:
     """A paho client logged in as a device, publishing frames we craft by hand."""
 
     def __init__(self, broker, user, password):
+        connected = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=user + "-forger")
         self.client.username_pw_set(user, password)
+        self.client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None
         self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
+        assert connected.wait(10), "broker refused %s" % user
 
     def publish(self, topic, payload):
-        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+        info = self.client.publish(topic, payload, qos=1)
+        info.wait_for_publish(5)
+        assert info.is_published()
 
     def close(self):
         self.client.loop_stop()
@@ -191,25 +222,34 @@ def test_bad_frames_are_rejected_with_their_reason(system, tmp_path):
         t3 = json.load(f)
     key = bytes.fromhex(t1["key_hex"])
     up = topics.topic("T1", "up/tx")
+    card = [("tok", "ab" * 32), ("bin", "411111"), ("last4", "1111")]
 
-    def sale(dev, seq, ref="F"):
-        return envelope.build("sale", dev, [("seq", seq), ("ts", 1), ("ref", ref), ("amount", 100), ("cur", "CNY")])
+    def sale(dev, seq, ref="F", extra=()):
+        return envelope.build("sale", dev, [("seq", seq), ("ts", 1), ("ref", ref), ("amount", 100), ("cur", "CNY")]
+                              + list(extra))
+
+    # the server's view of T1's topic, to prove what the broker lets through
+    seen = []
+    spy = Device(broker, broker.server_user, broker.server_password)
+    spy.client.on_message = lambda c, u, m: seen.append(m.payload.split(b"\n")[0])
+    spy.client.subscribe(up, qos=1)
 
     dev = Device(broker, "T1", t1["mqtt"]["password"])
     good = frame.sign(up, sale("T1", 1), key)
     dev.publish(up, good)
     wait_for(lambda: applied(server, "T1"), what="the genuine frame")
-    cases = {
-        "bad_mac": (up, frame.sign(up, sale("T1", 2), b"not the device key")),
-        "duplicate": (up, good),  # an exact replay
-        "seq_conflict": (up, frame.sign(up, sale("T1", 1, ref="OTHER"), key)),
-        "wrong_device": (up, frame.sign(up, sale("T3", 3), key)),
-        "malformed": (up, frame.sign(up, b'{"v":1,"dev":"T1",', key)),
-        "oversize": (up, b"x" * (frame.MAX_FRAME + 10)),
-        "bad_version": (up, frame.sign(up, sale("T1", 4).replace(b'"v":1', b'"v":9'), key)),
-    }
-    for reason, (topic, payload) in cases.items():
-        dev.publish(topic, payload)
+    cases = [
+        ("bad_mac", frame.sign(up, sale("T1", 2, extra=card), b"not the device key")),
+        ("duplicate", good),  # an exact replay
+        ("seq_conflict", frame.sign(up, sale("T1", 1, ref="OTHER"), key)),
+        ("wrong_device", frame.sign(up, sale("T3", 3), key)),
+        ("malformed", frame.sign(up, b'{"v":1,"dev":"T1",', key)),
+        ("malformed", b'{"v":1,"dev":"T1","kind":"sale"} and no MAC at all'),
+        ("oversize", b"x" * (frame.MAX_FRAME + 10)),
+        ("bad_version", frame.sign(up, sale("T1", 4, extra=card).replace(b'"v":1', b'"v":9'), key)),
+    ]
+    for _, payload in cases:
+        dev.publish(up, payload)
     dev.close()
     # unknown device: a broker user the server never registered
     broker.add_user("GHOST", "ghost-pw")
@@ -229,20 +269,35 @@ def test_bad_frames_are_rejected_with_their_reason(system, tmp_path):
     dev.publish(up, frame.sign(up, sale("T1", 3, ref="AFTER"), key))  # published after T3's was PUBACKed
     dev.close()
     wait_for(lambda: len(applied(server, "T1")) == 2, what="T1's own frame after the denied one")
-    for reason in list(cases) + ["unknown_device", "revoked_device"]:
-        wait_for(lambda: server.metric("possync_ingest_rejects_total", reason=reason) >= 1, timeout=15,
-                 what="a rejection counted as %s" % reason)
-    assert applied(server, "T1") == [(1, "F"), (3, "AFTER")]  # never the frame T3 pushed on T1's topic
+    wait_for(lambda: any(b'"AFTER"' in body for body in seen), what="the spy to see T1's frame")
+    spy.close()
+    assert not any(b"VIA-T3" in body for body in seen), "the broker let T3 publish on T1's topic"
+    assert applied(server, "T1") == [(1, "F"), (3, "AFTER")]
     assert applied(server, "T3") == [] and applied(server, "GHOST") == []
+
+    expected = {}
+    for reason, _ in cases:
+        expected[reason] = expected.get(reason, 0) + 1
+    expected.update(unknown_device=1, revoked_device=1)
+    for reason, count in expected.items():
+        wait_for(lambda: server.metric("possync_ingest_rejects_total", reason=reason) >= count, timeout=15,
+                 what="%d rejection(s) counted as %s" % (count, reason))
+    time.sleep(0.5)
+    for reason, count in expected.items():
+        assert server.metric("possync_ingest_rejects_total", reason=reason) == count, reason
     out = server.output()
-    for reason in ("bad_mac", "unknown_device", "revoked_device", "oversize"):
+    for reason in expected:
         assert reason in out, "rejection %s was not logged" % reason
+    for secret in ("ab" * 32, "411111"):
+        assert secret not in out, "a rejected frame's card fields reached the log"
 
 
 def test_outbox_full_tells_the_pos_and_keeps_what_it_stored(system):
     system.server.stop()
     t1 = system.agent("T1", outbox={"max_count": 5})
     pos = t1.pos()
+    t1.swipe(CARD, answered=None)
+    time.sleep(0.2)
     for i in range(5):
         assert pos.request(op="sale", ref="O%d" % i, amount=300, cur="CNY")["stored"]
     reply = pos.request(op="sale", ref="O5", amount=300, cur="CNY")
