@@ -185,6 +185,10 @@ class Outbox:
             shim.fsync(self._f)
         except OSError as e:
             self._dirty = True
+            try:  # take the unconfirmed record back out before a restart could replay it
+                self.compact()
+            except (OSError, OutboxError):
+                pass  # still dirty: the next append rewrites the log first
             raise self._io("cannot write to", e)
         self._size += len(data)
         self._add(seq, ts, body)

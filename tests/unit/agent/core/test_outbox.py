@@ -368,6 +368,26 @@ def test_failed_write_stores_nothing_and_the_next_append_works(tmp_path, monkeyp
     assert reopen(box).pending() == [(1, sale(1)), (2, sale(2))]
 
 
+def test_a_record_whose_fsync_failed_is_not_replayed_after_a_crash(tmp_path, monkeypatch):
+    path = str(tmp_path / "o.log")
+    box = Outbox(path)
+    box.append(sale)
+    real = shim.fsync
+    calls = []
+
+    def fails_once(f):
+        real(f)  # the bytes reached the file, but the disk reported an error this once
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(shim, "fsync", fails_once)
+    with pytest.raises(OutboxError):
+        box.append(lambda s: b"told NOT stored")
+    # crash now: nothing else is written; a restart must not send what the POS was told is not stored
+    assert Outbox(path).pending() == [(1, sale(1))]
+
+
 # --- against a model -----------------------------------------------------------------------------
 
 class OutboxModel(RuleBasedStateMachine):
