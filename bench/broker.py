@@ -10,6 +10,8 @@ import socket
 import subprocess
 import time
 
+from server.fleet import devices
+
 SERVER_USER = "server"
 
 
@@ -116,26 +118,9 @@ class Mosquitto:
         self.add_users([(SERVER_USER, server_password)])
 
     def add_users(self, pairs):
-        """Add ``[(name, password), ...]`` to the password file; a running broker reloads it.
-
-        Lines others added (``possync-server device add --mosquitto-passwd``) are kept.
-        """
+        """Add ``[(name, password), ...]`` to the password file; a running broker reloads it."""
         self.users.update(pairs)
-        # One hashing pass over the new users only: mosquitto_passwd -b costs a process
-        # per user, and -U on the whole file would hash already-hashed lines again.
-        fresh = self.passwd + ".new"
-        with open(fresh, "w") as f:
-            for name, password in pairs:
-                f.write("%s:%s\n" % (name, password))
-        subprocess.run(["mosquitto_passwd", "-U", fresh], check=True)
-        names = {name for name, _ in pairs}
-        with open(self.passwd) as f:
-            kept = [line for line in f if line.split(":", 1)[0] not in names]
-        with open(fresh) as f:
-            kept += f.readlines()
-        with open(self.passwd, "w") as f:
-            f.writelines(kept)
-        os.remove(fresh)
+        devices.mosquitto_users(self.passwd, dict(pairs))
         self.reload()
 
     def add_user(self, name, password):

@@ -154,7 +154,7 @@ def _device_add(args):
             raise CommandError("%s: %s" % (cmd, exc))
         try:
             if args.mosquitto_passwd:
-                devices.mosquitto_user(args.mosquitto_passwd, args.dev, password)
+                devices.mosquitto_users(args.mosquitto_passwd, {args.dev: password})
             if args.agent_config:
                 agent = devices.agent_config(args.dev, key, token_key, password,
                                              args.mqtt_host or app.config["MQTT_HOST"],
@@ -170,14 +170,17 @@ def _device_add(args):
                           "mqtt_password": password, "agent_config": args.agent_config}))
         return 0
     print("device %s added" % args.dev)
-    print("  HMAC key:      %s" % key.hex())
     print("  MQTT user:     %s" % args.dev)
-    print("  MQTT password: %s" % password)
     if args.agent_config:
-        print("  agent config:  %s (mode 0600)" % args.agent_config)
+        # the secrets are in the 0600 file; keep them out of terminals, shell logs and CI output
+        print("  agent config:  %s (mode 0600: HMAC key and MQTT password are in it)" % args.agent_config)
+    else:
+        print("  HMAC key:      %s" % key.hex())
+        print("  MQTT password: %s" % password)
     if args.mosquitto_passwd:
         print("  MQTT user added to %s: send Mosquitto a SIGHUP to load it" % args.mosquitto_passwd)
-    print("These secrets are shown only once; the server keeps the key encrypted and not the password.")
+    if not args.agent_config:
+        print("These secrets are shown only once; the server keeps the key encrypted and not the password.")
     return 0
 
 
@@ -214,7 +217,7 @@ def _device_revoke(args):
     print("device %s revoked: its frames are refused from now on" % args.dev)
     if args.mosquitto_passwd:
         try:
-            devices.mosquitto_user(args.mosquitto_passwd, args.dev)
+            devices.mosquitto_users(args.mosquitto_passwd, {args.dev: None})
         except devices.FleetError as exc:
             raise CommandError("%s: revoked, but %s (remove the MQTT user by hand)" % (cmd, exc))
         print("MQTT user removed from %s: send Mosquitto a SIGHUP to apply it" % args.mosquitto_passwd)

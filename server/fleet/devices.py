@@ -76,20 +76,37 @@ def write_secret_file(path, text):
     os.replace(tmp, path)
 
 
-def mosquitto_user(passwd_file, dev, password=None):
-    """Add (or with no password, delete) MQTT user ``dev`` in a Mosquitto password file.
+def mosquitto_users(passwd_file, users):
+    """Set MQTT users in a Mosquitto password file: ``{name: password}``, None deletes ``name``.
 
+    Passwords are hashed by ``mosquitto_passwd -U`` in a 0600 scratch file, never passed
+    on a command line (where ``ps`` would show them); other users' lines are kept.
     A running Mosquitto reads the file again on SIGHUP; sending it is the caller's job.
     """
-    if password is None:
-        args = ["-D", passwd_file, dev]
-    elif os.path.exists(passwd_file):
-        args = ["-b", passwd_file, dev, password]
-    else:
-        args = ["-c", "-b", passwd_file, dev, password]
-    try:
-        run = subprocess.run(["mosquitto_passwd"] + args, capture_output=True, text=True, timeout=30)
-    except FileNotFoundError:
-        raise FleetError("mosquitto_passwd not found (install the package mosquitto)")
-    if run.returncode != 0:
-        raise FleetError("mosquitto_passwd failed for %s: %s" % (passwd_file, (run.stderr or run.stdout).strip()[:200]))
+    lines, mode = [], None
+    if os.path.exists(passwd_file):
+        mode = os.stat(passwd_file).st_mode & 0o777  # Mosquitto may read it as another user
+        with open(passwd_file) as f:
+            lines = f.readlines()
+    present = {line.split(":", 1)[0] for line in lines}
+    missing = [name for name, pw in users.items() if pw is None and name not in present]
+    if missing:
+        raise FleetError("no MQTT user %s in %s (nothing to delete)" % (", ".join(missing), passwd_file))
+    kept = [line for line in lines if line.split(":", 1)[0] not in users]
+    added = {name: pw for name, pw in users.items() if pw is not None}
+    if added:
+        scratch = passwd_file + ".%d.new" % os.getpid()
+        write_secret_file(scratch, "".join("%s:%s\n" % kv for kv in added.items()))
+        try:
+            run = subprocess.run(["mosquitto_passwd", "-U", scratch], capture_output=True, text=True, timeout=60)
+        except FileNotFoundError:
+            os.remove(scratch)
+            raise FleetError("mosquitto_passwd not found (install the package mosquitto)")
+        with open(scratch) as f:
+            kept += f.readlines()
+        os.remove(scratch)
+        if run.returncode != 0:
+            raise FleetError("mosquitto_passwd failed for %s: %s" % (passwd_file, (run.stderr or run.stdout).strip()[:200]))
+    write_secret_file(passwd_file, "".join(kept))
+    if mode is not None:
+        os.chmod(passwd_file, mode)

@@ -56,11 +56,28 @@ def test_agent_config_follows_the_spine_format(tmp_path):
 
 def test_mosquitto_password_file(tmp_path):
     passwd = str(tmp_path / "passwd")
-    devices.mosquitto_user(passwd, "T1", "secret")
-    devices.mosquitto_user(passwd, "T2", "other")
+    devices.mosquitto_users(passwd, {"T1": "secret"})
+    devices.mosquitto_users(passwd, {"T2": "other"})
     text = open(passwd).read()
     assert text.startswith("T1:") and "\nT2:" in text and "secret" not in text
-    devices.mosquitto_user(passwd, "T1")
-    assert not open(passwd).read().startswith("T1:")
-    with pytest.raises(devices.FleetError, match="mosquitto_passwd failed"):
-        devices.mosquitto_user(passwd, "T1")
+    devices.mosquitto_users(passwd, {"T1": None})
+    assert not open(passwd).read().startswith("T1:") and open(passwd).read().startswith("T2:")
+    with pytest.raises(devices.FleetError, match="no MQTT user T1"):
+        devices.mosquitto_users(passwd, {"T1": None})
+
+
+def test_mosquitto_passwords_never_go_on_a_command_line(tmp_path, monkeypatch):
+    import subprocess
+
+    seen = []
+    real = subprocess.run
+
+    def run(args, **kw):
+        seen.append(" ".join(args))
+        return real(args, **kw)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    passwd = str(tmp_path / "passwd")
+    devices.mosquitto_users(passwd, {"T1": "pw-on-argv?"})
+    assert seen and not any("pw-on-argv?" in cmd for cmd in seen)
+    assert open(passwd).read().startswith("T1:$")
