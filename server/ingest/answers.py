@@ -10,6 +10,7 @@ import json
 from protocol import envelope, frame, topics
 
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+_TOPICS = {}  # (dev, suffix) -> checked topic name: a few per device
 
 
 def ack_frame(dev, key, upto, also):
@@ -30,5 +31,7 @@ def status_frame(dev, key, for_, id_, status):
 
 
 def _signed(dev, suffix, body, key):
-    topic = topics.topic(dev, suffix)
+    topic = _TOPICS.get((dev, suffix))
+    if topic is None:
+        topic = _TOPICS[(dev, suffix)] = topics.topic(dev, suffix)
     return topic, frame.sign(topic, _DUMPS(body).encode(), key)

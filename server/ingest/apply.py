@@ -3,7 +3,7 @@
 import hashlib
 from collections import defaultdict, namedtuple
 
-from peewee import SQL, Case, IntegrityError, Tuple, chunked
+from peewee import IntegrityError, chunked
 
 from protocol.envelope import TX_KINDS
 from server.db import bulk_insert, db, utcnow
@@ -71,14 +71,32 @@ def _live(devs):
     return live
 
 
+def _record_rows(columns, field, keys, where="", params=()):
+    """Rows ``columns`` of the Record table whose ``(dev, field)`` is among ``keys``.
+
+    Written as ``(dev = ? AND field IN (...)) OR ...`` so each term is an index search
+    (a row-value IN list makes SQLite scan the whole table), and by hand since peewee's
+    rendering of hundreds of values costs more than the query.
+    """
+    param = db.param
+    for part in chunked(sorted(keys), CHUNK):
+        groups = defaultdict(list)
+        for dev, value in part:
+            groups[dev].append(value)
+        terms, args = [], []
+        for dev, values in groups.items():
+            terms.append('("dev" = %s AND "%s" IN (%s))' % (param, field, ", ".join([param] * len(values))))
+            args.append(dev)
+            args.extend(values)
+        sql = 'SELECT %s FROM "%s" WHERE (%s)%s' % (", ".join('"%s"' % c for c in columns), Record._meta.table_name,
+                                                   " OR ".join(terms), where)
+        yield from db.execute_sql(sql, args + list(params))
+
+
 def _classify(txs):
     """Split into new records, seqs to ack per device, duplicates and conflicts."""
-    keys = sorted({(dev, obj["seq"]) for dev, obj, h in txs})
-    stored = {}
-    for part in chunked(keys, CHUNK):
-        query = (Record.select(Record.dev, Record.seq, Record.body_hash)
-                 .where(Tuple(Record.dev, Record.seq).in_(part)).tuples())
-        stored.update(((dev, seq), h) for dev, seq, h in query)
+    keys = {(dev, obj["seq"]) for dev, obj, h in txs}
+    stored = {(dev, seq): h for dev, seq, h in _record_rows(("dev", "seq", "body_hash"), "seq", keys)}
     new, acked, duplicates, conflicts = [], defaultdict(set), [], []
     for dev, obj, h in txs:
         key = (dev, obj["seq"])
@@ -97,14 +115,12 @@ def _classify(txs):
 
 def _with_origs(new):
     """Attach the customer of each refund's or void's original sale stored earlier, if any."""
-    wanted = sorted({(dev, obj["orig"]) for dev, obj, h in new if obj["kind"] != "sale"})
+    wanted = {(dev, obj["orig"]) for dev, obj, h in new if obj["kind"] != "sale"}
+    rows = _record_rows(("dev", "ref", "customer"), "ref", wanted,
+                        ' AND "kind" = %s AND "customer" IS NOT NULL ORDER BY "seq"' % db.param, ["sale"])
     found = {}
-    for part in chunked(wanted, CHUNK):
-        query = (Record.select(Record.dev, Record.ref, Record.customer)
-                 .where(Tuple(Record.dev, Record.ref).in_(part) & (Record.kind == "sale")
-                        & Record.customer.is_null(False))
-                 .order_by(Record.seq).tuples())
-        found.update(((dev, ref), cust) for dev, ref, cust in query)
+    for dev, ref, cust in rows:
+        found[(dev, ref)] = cust  # the latest sale of that ref wins
     return [(dev, obj, h, found.get((dev, obj.get("orig")))) for dev, obj, h in new]
 
 
@@ -145,16 +161,15 @@ def _advance(acked):
     if not acked:
         return {}
     devs = sorted(acked)
-    upto = {}
+    upto, above = {}, defaultdict(list)
     for part in chunked(devs, CHUNK):
-        upto.update(Device.select(Device.id, Device.acked_upto).where(Device.id.in_(part)).tuples())
-    above = defaultdict(list)
-    for part in chunked(devs, CHUNK):
-        query = (Record.select(Record.dev, Record.seq).join(Device, on=(Record.dev == Device.id))
-                 .where(Record.dev.in_(part) & (Record.seq > Device.acked_upto))
-                 .order_by(Record.dev, Record.seq).tuples())
-        for dev, seq in query:
-            above[dev].append(seq)
+        sql = ('SELECT d."id", d."acked_upto", r."seq" FROM "%s" AS d LEFT JOIN "%s" AS r'
+               ' ON r."dev" = d."id" AND r."seq" > d."acked_upto" WHERE d."id" IN (%s) ORDER BY d."id", r."seq"'
+               % (Device._meta.table_name, Record._meta.table_name, ", ".join([db.param] * len(part))))
+        for dev, top, seq in db.execute_sql(sql, part):
+            upto[dev] = top
+            if seq is not None:
+                above[dev].append(seq)
     acks, moved = {}, []
     for dev in devs:
         start = top = upto.get(dev, 0)
@@ -165,10 +180,9 @@ def _advance(acked):
         if top > start:
             moved.append((dev, top))
         acks[dev] = (top, sorted(seq for seq in acked[dev] if seq > top))
-    for part in chunked(moved, CHUNK):
+    if moved:
         # Only ever forward: another ingest process may have moved it further already.
-        # Numbers go in as literals so PostgreSQL need not guess a CASE parameter's type.
-        case = Case(None, [((Device.id == dev) & (Device.acked_upto < SQL("%d" % top)), SQL("%d" % top))
-                           for dev, top in part], Device.acked_upto)
-        Device.update(acked_upto=case).where(Device.id.in_([dev for dev, top in part])).execute()
+        sql = 'UPDATE "%s" SET "acked_upto" = %s WHERE "id" = %s AND "acked_upto" < %s' % (
+            Device._meta.table_name, db.param, db.param, db.param)
+        db.cursor().executemany(sql, [(top, dev, top) for dev, top in moved])
     return acks

@@ -19,7 +19,9 @@ def make_client(config, on_connect, on_disconnect, on_message):
         client.username_pw_set(config["MQTT_USERNAME"], config.get("MQTT_PASSWORD") or None)
     if config.get("MQTT_TLS_CA"):
         client.tls_set(ca_certs=config["MQTT_TLS_CA"])
-    client.max_inflight_messages_set(1000)  # our acks and statuses; loopback answers them fast
+    # 0 = no in-flight limit for our acks and statuses: paho then never queues them, and
+    # skips the scan of every outgoing message it otherwise makes on each PUBACK.
+    client.max_inflight_messages_set(0)
     client.max_queued_messages_set(0)
     client.reconnect_delay_set(1, 30)
     client.on_connect = on_connect

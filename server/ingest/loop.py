@@ -32,6 +32,9 @@ UP_TOPIC = "pos/+/up/#"
 SHARED_UP_TOPIC = "$share/possync/" + UP_TOPIC
 STATE_TOPIC = "pos/+/state"
 TRANSIENT = (OperationalError, InterfaceError)
+# last_seen of devices heard only through swipes is written with the next commit, or
+# after this long: a swipe needs no write transaction of its own.
+SEEN_FLUSH_S = 5.0
 
 
 class IngestLoop:
@@ -49,6 +52,9 @@ class IngestLoop:
         self._stop = threading.Event()
         self._worker = None
         self._seen_errors = set()
+        self._unsaved = set()
+        self._saved_at = time.monotonic()
+        self._frames = {}  # kind -> its FRAMES counter
 
     # --- MQTT client (paho's thread) -------------------------------------------------
 
@@ -100,6 +106,7 @@ class IngestLoop:
                 except Exception as exc:
                     log.warning("cannot re-read device keys (%s); using the ones in memory", exc)
                 if not batch:
+                    self._flush_seen()
                     continue
                 try:
                     self.process(batch)
@@ -108,6 +115,7 @@ class IngestLoop:
                     # broker's in-flight window does not fill with frames we gave up on.
                     self._internal("batch", "%d frames" % len(batch))
                     self._puback(batch)
+            self._flush_seen(0.0)
         finally:
             if not db.is_closed():
                 db.close()
@@ -136,10 +144,10 @@ class IngestLoop:
             try:
                 if item.topic.endswith("/state"):
                     states.append((item,) + verify_state(item.topic, item.payload, self.keys))
-                    metrics.FRAMES.labels("state").inc()
+                    self._count("state")
                     continue
                 dev, obj = verify(item.topic, item.payload, self.keys)
-                metrics.FRAMES.labels(obj["kind"]).inc()
+                self._count(obj["kind"])
                 seen.add(dev)
                 if obj["kind"] == "swipe":
                     swipes.append((item, dev, obj))
@@ -154,10 +162,12 @@ class IngestLoop:
         if swipes:
             self._answer_swipes(swipes)
             done.extend(item for item, dev, obj in swipes)
-        if records or states or seen:
-            result = self._commit(records, states, seen)
+        self._unsaved |= seen
+        if records or states or (self._unsaved and time.monotonic() - self._saved_at >= SEEN_FLUSH_S):
+            result = self._commit(records, states, self._unsaved)
             if result is None:
                 return
+            self._saved()
             if result.applied and self.config.get("FAULT") == "kill_after_commit":
                 os.kill(os.getpid(), signal.SIGKILL)
             self._answer_records(result)
@@ -168,6 +178,22 @@ class IngestLoop:
                 if obj["kind"] != "hb":
                     metrics.ACK_LATENCY.observe(now - item.t)
         self._puback(done)
+
+    def _count(self, kind):
+        counter = self._frames.get(kind)
+        if counter is None:
+            counter = self._frames[kind] = metrics.FRAMES.labels(kind)
+        counter.inc()
+
+    def _flush_seen(self, after=SEEN_FLUSH_S):
+        """Write the last_seen held back for swipe-only batches, once ``after`` seconds passed."""
+        if self._unsaved and time.monotonic() - self._saved_at >= after:
+            if self._commit([], [], self._unsaved) is not None:
+                self._saved()
+
+    def _saved(self):
+        self._unsaved = set()
+        self._saved_at = time.monotonic()
 
     def _answer_swipes(self, swipes):
         try:

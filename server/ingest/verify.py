@@ -11,6 +11,8 @@ KINDS_BY_SUFFIX = {
 }
 STATES = (b"online", b"offline")
 _UNKNOWN = object()
+_PARSED = {}  # topic -> (dev, suffix) of well-formed topics: a few per device
+_PARSED_MAX = 100000
 
 
 def verify(topic, payload, devices):
@@ -19,7 +21,7 @@ def verify(topic, payload, devices):
     ``devices`` maps a device id to its HMAC key, or to None when the device is
     revoked. Checks run cheapest first and the MAC before any JSON is parsed.
     """
-    dev, suffix = topics.parse(topic)
+    dev, suffix = _parse(topic)
     kinds = KINDS_BY_SUFFIX.get(suffix)
     if kinds is None:
         raise ProtocolError("bad_topic", "not an up topic: " + topic[:80])
@@ -40,13 +42,24 @@ def verify_state(topic, payload, devices):
     State messages are unsigned (the broker's ACL vouches for the sender), so only the
     device and the value are checked.
     """
-    dev, suffix = topics.parse(topic)
+    dev, suffix = _parse(topic)
     if suffix != "state":
         raise ProtocolError("bad_topic", "not a state topic: " + topic[:80])
     device_key(dev, devices)
     if bytes(payload) not in STATES:
         raise ProtocolError("malformed", "state must be online or offline")
     return dev, bytes(payload).decode()
+
+
+def _parse(topic):
+    """topics.parse, remembered: the same few topics per device arrive again and again."""
+    parsed = _PARSED.get(topic)
+    if parsed is None:
+        parsed = topics.parse(topic)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[topic] = parsed
+    return parsed
 
 
 def device_key(dev, devices):

@@ -4,7 +4,7 @@ import base64
 import os
 from collections import defaultdict
 
-from peewee import SQL, Case, chunked
+from peewee import chunked
 
 from server.db import bulk_insert, db, utcnow
 from server.loyalty.models import Card, Customer, PointsEntry
@@ -93,10 +93,10 @@ def apply_txs(txs, now=None):
     bulk_insert(Customer, ("id", "points", "created_at"), new_customers)
     bulk_insert(Card, ("tok", "customer", "bin", "last4", "created_at"), new_cards)
     bulk_insert(PointsEntry, ("customer", "dev", "seq", "delta", "reason", "created_at"), entries)
-    for part in chunked(sorted(totals.items()), CHUNK):
-        # Literal numbers: PostgreSQL cannot type a bare CASE parameter added to a bigint.
-        case = Case(Customer.id, [(cust, SQL("%d" % total)) for cust, total in part], SQL("0"))
-        Customer.update(points=Customer.points + case).where(Customer.id.in_([c for c, t in part])).execute()
+    if totals:
+        # One prepared statement for all (sorted: the same lock order in every process).
+        sql = 'UPDATE "%s" SET "points" = "points" + %s WHERE "id" = %s' % (Customer._meta.table_name, db.param, db.param)
+        db.cursor().executemany(sql, [(total, cust) for cust, total in sorted(totals.items())])
     return _results(plan, totals)
 
 

@@ -10,13 +10,22 @@ from protocol.errors import ProtocolError
 KEY = bytes(range(32))
 
 
-def test_mac_matches_stdlib_hmac_for_short_and_long_keys():
+@pytest.fixture(params=["fast", "pure"])
+def mac_path(request, monkeypatch):
+    """Both ways protocol.mac computes: CPython's C hmac, and the hashlib-only path devices run."""
+    if request.param == "pure":
+        monkeypatch.setattr(mac, "_fast", None)
+        monkeypatch.setattr(mac, "_fast_equal", None)
+    return request.param
+
+
+def test_mac_matches_stdlib_hmac_for_short_and_long_keys(mac_path):
     for key in (b"", b"k", KEY, b"x" * 64, b"y" * 65, b"z" * 200):
         for msg in (b"", b"abc", b"\x00" * 1000):
             assert mac.hmac_sha256(key, msg) == hmac.new(key, msg, hashlib.sha256).digest()
 
 
-def test_equal_is_exact():
+def test_equal_is_exact(mac_path):
     assert mac.equal(b"abc", b"abc")
     assert not mac.equal(b"abc", b"abd")
     assert not mac.equal(b"abc", b"ab")
