@@ -20,6 +20,9 @@ class Device(BaseModel):
     uptime = BigIntegerField(default=0)
     full = BooleanField(default=False)
     acked_upto = BigIntegerField(default=0)
+    # Lowest seq the terminal reused with another body (its outbox was reset or replaced):
+    # acks never cover it, so the terminal keeps that record instead of deleting it unapplied.
+    conflict_seq = BigIntegerField(null=True)
 
     def as_dict(self):
         """The public view of a device (never its key)."""
@@ -36,6 +39,7 @@ class Device(BaseModel):
             "uptime_s": self.uptime,
             "full": self.full,
             "acked_upto": self.acked_upto,
+            "conflict_seq": self.conflict_seq,
         }
 
 

@@ -58,6 +58,7 @@ def _apply(items, states, seen, now):
             statuses.append((dev, "seq", obj["seq"], result["status"]))
     bulk_insert(Record, RECORD_FIELDS, rows)
     _update_devices(items, states, seen, now)
+    _note_conflicts(conflicts)
     acks = _advance(acked)
     return Batch(acks, statuses, [(dev, obj["seq"]) for dev, obj, h in new], duplicates, conflicts, revoked)
 
@@ -156,18 +157,35 @@ def _update_devices(items, states, seen, now):
         Device.update(**fields).where(Device.id == dev).execute()
 
 
+def _note_conflicts(conflicts):
+    """Remember each device's lowest conflicting seq (see Device.conflict_seq)."""
+    lowest = {}
+    for dev, seq in conflicts:
+        lowest[dev] = min(seq, lowest.get(dev, seq))
+    if lowest:
+        sql = 'UPDATE "%s" SET "conflict_seq" = %s WHERE "id" = %s AND ("conflict_seq" IS NULL OR "conflict_seq" > %s)' % (
+            Device._meta.table_name, db.param, db.param, db.param)
+        db.cursor().executemany(sql, [(seq, dev, seq) for dev, seq in sorted(lowest.items())])
+
+
 def _advance(acked):
-    """Move each device's acked_upto over its contiguous applied seqs; return the acks to send."""
+    """Move each device's acked_upto over its contiguous applied seqs; return the acks to send.
+
+    An ack's ``upto`` stops below a device's conflict_seq: the terminal's record under that
+    seq was never applied, so it must not be told to delete it; applied ones go in ``also``.
+    """
     if not acked:
         return {}
     devs = sorted(acked)
-    upto, above = {}, defaultdict(list)
+    upto, above, ceiling = {}, defaultdict(list), {}
     for part in chunked(devs, CHUNK):
-        sql = ('SELECT d."id", d."acked_upto", r."seq" FROM "%s" AS d LEFT JOIN "%s" AS r'
+        sql = ('SELECT d."id", d."acked_upto", d."conflict_seq", r."seq" FROM "%s" AS d LEFT JOIN "%s" AS r'
                ' ON r."dev" = d."id" AND r."seq" > d."acked_upto" WHERE d."id" IN (%s) ORDER BY d."id", r."seq"'
                % (Device._meta.table_name, Record._meta.table_name, ", ".join([db.param] * len(part))))
-        for dev, top, seq in db.execute_sql(sql, part):
+        for dev, top, conflict, seq in db.execute_sql(sql, part):
             upto[dev] = top
+            if conflict is not None:
+                ceiling[dev] = conflict - 1
             if seq is not None:
                 above[dev].append(seq)
     acks, moved = {}, []
@@ -179,7 +197,8 @@ def _advance(acked):
             top = seq
         if top > start:
             moved.append((dev, top))
-        acks[dev] = (top, sorted(seq for seq in acked[dev] if seq > top))
+        told = min(top, ceiling.get(dev, top))
+        acks[dev] = (told, sorted(seq for seq in acked[dev] if seq > told))
     if moved:
         # Only ever forward: another ingest process may have moved it further already.
         sql = 'UPDATE "%s" SET "acked_upto" = %s WHERE "id" = %s AND "acked_upto" < %s' % (

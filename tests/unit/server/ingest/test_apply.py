@@ -50,6 +50,17 @@ def test_same_seq_other_body_is_a_conflict_neither_applied_nor_acked(app, add, m
     assert Record.get().amount == 1000
 
 
+def test_a_reset_terminal_is_never_told_to_delete_what_conflicted(app, add, mk):
+    add("T1")
+    apply_batch([mk.record("T1", mk.sale(s, amount=1000)) for s in (1, 2, 3)])
+    # the terminal's outbox starts over: its new 1..3 collide with the stored ones, 4 is new
+    result = apply_batch([mk.record("T1", mk.sale(s, amount=777)) for s in (1, 2, 3, 4)])
+    assert result.conflicts == [("T1", 1), ("T1", 2), ("T1", 3)] and result.applied == [("T1", 4)]
+    assert result.acks == {"T1": (0, [4])}  # an upto of 4 would delete the new 1..3 unapplied
+    assert apply_batch([mk.record("T1", mk.sale(5, amount=777))]).acks == {"T1": (0, [5])}
+    assert Device.get_by_id("T1").conflict_seq == 1 and Device.get_by_id("T1").acked_upto == 5
+
+
 def test_gaps_ack_contiguous_upto_and_the_rest_as_also(app, add, mk):
     add("T1")
     result = apply_batch([mk.record("T1", mk.sale(s)) for s in (1, 2, 4, 5, 7)])
