@@ -368,6 +368,19 @@ def test_failed_write_stores_nothing_and_the_next_append_works(tmp_path, monkeyp
     assert reopen(box).pending() == [(1, sale(1)), (2, sale(2))]
 
 
+def test_an_outbox_reopened_at_its_bound_says_full_at_once(tmp_path):
+    path = str(tmp_path / "o.log")
+    box = Outbox(path, max_count=3)
+    for _ in range(3):
+        box.append(sale)
+    box.close()
+    box = Outbox(path, max_count=3)
+    assert box.full
+    box.ack(1)
+    assert not box.full
+    assert not Outbox(str(tmp_path / "other.log"), max_count=3).full
+
+
 def test_a_record_whose_fsync_failed_is_not_replayed_after_a_crash(tmp_path, monkeypatch):
     path = str(tmp_path / "o.log")
     box = Outbox(path)
