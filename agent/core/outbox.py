@@ -107,7 +107,7 @@ class Outbox:
             self._size = len(data)
             self._open()
         # reopened at its bounds: say so at once, not only when the next sale is refused
-        self.full = len(self._seqs) >= max_count or self.bytes_used + FRAME + REC_HEAD >= max_bytes
+        self.full = len(self._seqs) >= max_count or self.bytes_used + FRAME + REC_HEAD > max_bytes
 
     def _load(self, data):
         """Replay the log into memory; return the offset where the good frames end."""
