@@ -12,6 +12,9 @@ from server.ingest.models import Record
 from server.loyalty import service as loyalty
 
 CHUNK = 200
+# How far past acked_upto one batch looks for contiguous seqs: a seq that never comes
+# (a terminal lost it) must not make every later batch read all records after it.
+SCAN_AHEAD = 4096
 RECORD_FIELDS = ("dev", "seq", "kind", "ts", "received_at", "ref", "orig", "amount", "cur", "tok", "customer",
                  "body_hash")
 
@@ -180,8 +183,9 @@ def _advance(acked):
     upto, above, ceiling = {}, defaultdict(list), {}
     for part in chunked(devs, CHUNK):
         sql = ('SELECT d."id", d."acked_upto", d."conflict_seq", r."seq" FROM "%s" AS d LEFT JOIN "%s" AS r'
-               ' ON r."dev" = d."id" AND r."seq" > d."acked_upto" WHERE d."id" IN (%s) ORDER BY d."id", r."seq"'
-               % (Device._meta.table_name, Record._meta.table_name, ", ".join([db.param] * len(part))))
+               ' ON r."dev" = d."id" AND r."seq" > d."acked_upto" AND r."seq" <= d."acked_upto" + %d'
+               ' WHERE d."id" IN (%s) ORDER BY d."id", r."seq"'
+               % (Device._meta.table_name, Record._meta.table_name, SCAN_AHEAD, ", ".join([db.param] * len(part))))
         for dev, top, conflict, seq in db.execute_sql(sql, part):
             upto[dev] = top
             if conflict is not None:

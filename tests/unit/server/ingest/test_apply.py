@@ -73,6 +73,17 @@ def test_gaps_ack_contiguous_upto_and_the_rest_as_also(app, add, mk):
     assert Device.get_by_id("T1").acked_upto == 7
 
 
+def test_upto_advances_in_bounded_steps_past_a_filled_gap(app, add, mk, monkeypatch):
+    from server.ingest import apply
+
+    monkeypatch.setattr(apply, "SCAN_AHEAD", 3)
+    add("T1")
+    assert apply_batch([mk.record("T1", mk.sale(s)) for s in (1, 2, 4, 5, 6, 7, 8)]).acks == {"T1": (2, [4, 5, 6, 7, 8])}
+    assert apply_batch([mk.record("T1", mk.sale(3))]).acks == {"T1": (5, [])}
+    assert apply_batch([mk.record("T1", mk.sale(9))]).acks == {"T1": (8, [9])}
+    assert Device.get_by_id("T1").acked_upto == 8
+
+
 def test_acks_are_per_device(app, add, mk):
     add("T1"), add("T2")
     result = apply_batch([mk.record("T1", mk.sale(1)), mk.record("T2", mk.sale(1)), mk.record("T2", mk.sale(3))])
