@@ -1,0 +1,1 @@
+"""Licences: the payment-institution registry and the acquirer verdict of every sale (DESIGN.md §4)."""
