@@ -39,7 +39,9 @@ def create_app(config=None):
 
     from server import obs
     from server.fleet import views as fleet
+    from server.licences import views as licences
 
     app.register_blueprint(fleet.bp)
     app.register_blueprint(obs.bp)
+    app.register_blueprint(licences.bp)
     return app

@@ -7,6 +7,8 @@ import signal
 import sys
 import threading
 
+from server.licences import cli as licences
+
 EPILOG = """examples:
   possync-server demo
   possync-server init-db --config /etc/possync/server.json
@@ -14,6 +16,7 @@ EPILOG = """examples:
       --mqtt-host broker.example.com --mosquitto-passwd /etc/mosquitto/passwd
   possync-server device list
   possync-server device revoke T1 --mosquitto-passwd /etc/mosquitto/passwd
+  possync-server licences import server/licences/sample_registry.json
   possync-server run --config /etc/possync/server.json
 
 settings: a JSON file (--config) with keys such as DATABASE_URL, SECRET_KEY_FILE,
@@ -267,6 +270,7 @@ COMMANDS = {
     "demo": (argparse_demo, do_demo),
     "init-db": (argparse_init_db, do_init_db),
     "device": (argparse_device, do_device),
+    "licences": (licences.argparse_licences, licences.do_licences),
 }
 
 
