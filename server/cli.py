@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from server.commands import CommandError, app_for, config_parent, settings
 from server.licences import cli as licences
 
 EPILOG = """examples:
@@ -25,16 +26,6 @@ each may be overridden by an environment variable POSSYNC_<KEY>, e.g.
 POSSYNC_DATABASE_URL=postgresql://possync@db/possync. POSSYNC_SECRET_KEY (64 hex digits)
 replaces the master key file.
 """
-
-
-class CommandError(Exception):
-    """A command failed; the message starts with the command and says what to do next."""
-
-
-def _common():
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--config", metavar="FILE", help="JSON settings file (environment POSSYNC_* overrides it)")
-    return parent
 
 
 def argparse_run(sub, parent):
@@ -70,30 +61,6 @@ def argparse_device(sub, parent):
     rev.add_argument("--mosquitto-passwd", metavar="FILE", help="also delete the MQTT user from this file (then SIGHUP Mosquitto)")
 
 
-def _settings(args, cmd):
-    from server import config
-
-    try:
-        return config.load(args.config)
-    except config.ConfigError as exc:
-        raise CommandError("%s: %s" % (cmd, exc))
-
-
-def _app(args, cmd):
-    from peewee import ImproperlyConfigured, PeeweeException
-
-    from server import create_app
-
-    settings = _settings(args, cmd)
-    try:
-        return create_app(settings)
-    except (PeeweeException, ImproperlyConfigured) as exc:
-        raise CommandError("%s: cannot open the database (%s; check DATABASE_URL)" % (cmd, exc))
-    except OSError as exc:
-        raise CommandError("%s: cannot create the instance folder (%s; set INSTANCE_PATH or the paths in --config)"
-                           % (cmd, exc))
-
-
 def _master(app, cmd):
     from server import keys
 
@@ -107,12 +74,12 @@ def do_run(args):
     from server import runtime
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = _settings(args, "run")
+    config = settings(args, "run")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        server = runtime.start(settings)
+        server = runtime.start(config)
     except OSError as exc:
         raise CommandError("run: cannot listen for HTTP (%s; change HTTP_PORT)" % exc)
     except Exception as exc:
@@ -126,7 +93,7 @@ def do_run(args):
 
 
 def do_init_db(args):
-    app = _app(args, "init-db")
+    app = app_for(args, "init-db")
     print("database ready: %s" % _safe_url(app.config["DATABASE_URL"]))
     return 0
 
@@ -142,7 +109,7 @@ def _device_add(args):
     cmd = "device add"
     if args.agent_config and not args.token_key_file:
         raise CommandError("%s: --agent-config needs --token-key-file FILE (the fleet token key, created if missing)" % cmd)
-    app = _app(args, cmd)
+    app = app_for(args, cmd)
     master = _master(app, cmd)
     token_key = None
     if args.agent_config:
@@ -190,7 +157,7 @@ def _device_add(args):
 def _device_list(args):
     from server.fleet import devices
 
-    app = _app(args, "device list")
+    app = app_for(args, "device list")
     with app.app_context():
         rows = [d.as_dict() for d in devices.list_devices()]
     if args.json:
@@ -211,7 +178,7 @@ def _device_revoke(args):
     from server.fleet import devices
 
     cmd = "device revoke"
-    app = _app(args, cmd)
+    app = app_for(args, cmd)
     with app.app_context():
         try:
             devices.revoke_device(args.dev)
@@ -278,7 +245,7 @@ def parser():
     p = argparse.ArgumentParser(prog="possync-server", description="The possync sync server and its terminals.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    parent = _common()
+    parent = config_parent()
     for build, _ in COMMANDS.values():
         build(sub, parent)
     return p

@@ -9,6 +9,7 @@ import sys
 
 from agent.core.outbox import OutboxError
 from agent.linux import config as agent_config
+from agent.linux import pos
 
 EXAMPLES = """examples:
   possync-agent run --config /etc/possync/agent.json
@@ -80,14 +81,7 @@ def do_status(args):
     try:
         with socket.create_connection((host, port), timeout=5) as s:
             s.sendall(b'{"op":"status"}\n')
-            f = s.makefile("rb")
-            while True:
-                line = f.readline()
-                if not line:
-                    raise OSError("connection closed")
-                reply = json.loads(line)
-                if "event" not in reply:
-                    break
+            reply = pos.read_reply(s.makefile("rb"))
     except (OSError, ValueError) as exc:
         raise CommandError("status: no agent answers on %s:%d (%s) (is it running? try "
                            "`systemctl status possync-agent`)" % (host, port, exc))

@@ -15,6 +15,17 @@ MAX_LINE = 16 * 1024
 MAX_OUT = 1024 * 1024  # a client that reads nothing is dropped beyond this
 
 
+def read_reply(lines):
+    """The next reply from the agent on a POS connection's line reader, skipping pushed events."""
+    while True:
+        line = lines.readline()
+        if not line:
+            raise OSError("the agent closed the POS connection")
+        reply = json.loads(line)
+        if "event" not in reply:
+            return reply
+
+
 def error(code, message):
     """A reply for a request that was not carried out."""
     return {"ok": False, "error": code, "message": message}

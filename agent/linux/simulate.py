@@ -12,6 +12,8 @@ import socket
 import threading
 import time
 
+from agent.linux import pos
+
 log = logging.getLogger("possync.agent")
 
 BINS = ("622202", "621700", "625807", "436742")
@@ -98,13 +100,7 @@ class SimPos(threading.Thread):
                    "amount": self.rnd.randint(100, 50000), "cur": self.currency}
             sock.sendall(json.dumps(req).encode() + b"\n")
             self.stats["sales"] += 1
-            while True:
-                line = lines.readline()
-                if not line:
-                    raise OSError("the agent closed the POS connection")
-                reply = json.loads(line)
-                if "event" not in reply:
-                    break
+            reply = pos.read_reply(lines)
             if reply.get("stored"):
                 self.stats["stored"] += 1
             elif reply.get("ok"):

@@ -6,6 +6,8 @@ import os
 import sys
 from datetime import datetime, timezone
 
+from server.commands import CommandError, app_for
+
 EPILOG = """examples:
   possync-server licences import server/licences/sample_registry.json
   possync-server licences import registry.csv --config /etc/possync/server.json
@@ -96,7 +98,6 @@ def problem_lines(exc):
 
 
 def _import(args):
-    from server.cli import CommandError, _app
     from server.licences import registry
 
     cmd = "licences import"
@@ -109,7 +110,7 @@ def _import(args):
             data = f.read()
     except OSError as exc:
         raise CommandError("%s: cannot read %s (%s)" % (cmd, args.file, exc.strerror or exc))
-    app = _app(args, cmd)
+    app = app_for(args, cmd)
     with app.app_context():
         try:
             version = registry.import_data(data, fmt, os.path.basename(args.file))
@@ -123,7 +124,6 @@ def _import(args):
 
 
 def _export(args):
-    from server.cli import CommandError, _app
     from server.licences import registry
 
     cmd = "licences export"
@@ -131,7 +131,7 @@ def _export(args):
     if fmt is None:
         ext = os.path.splitext(args.output or "")[1].lstrip(".").lower()
         fmt = ext if ext in FORMATS else "json"
-    app = _app(args, cmd)
+    app = app_for(args, cmd)
     with app.app_context():
         current = registry.load()
         if current.version is None:
@@ -151,7 +151,6 @@ def _export(args):
 
 
 def _check(args):
-    from server.cli import CommandError, _app
     from server.licences import registry, verdict
 
     cmd = "licences check"
@@ -161,7 +160,7 @@ def _check(args):
         when = parse_at(args.at)
     except ValueError:
         raise CommandError("%s: --at %r is not an ISO time (e.g. 2025-06-01T10:00:00+08:00)" % (cmd, args.at))
-    app = _app(args, cmd)
+    app = app_for(args, cmd)
     with app.app_context():
         current = registry.load()
     if current.version is None:

@@ -1,0 +1,40 @@
+"""Plumbing shared by the possync-server commands: the error type, --config, the app."""
+
+import argparse
+
+
+class CommandError(Exception):
+    """A command failed; the message starts with the command and says what to do next."""
+
+
+def config_parent():
+    """The parent parser that gives every command --config."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--config", metavar="FILE", help="JSON settings file (environment POSSYNC_* overrides it)")
+    return parent
+
+
+def settings(args, cmd):
+    """The settings of --config with POSSYNC_* overrides, or a CommandError naming the problem."""
+    from server import config
+
+    try:
+        return config.load(args.config)
+    except config.ConfigError as exc:
+        raise CommandError("%s: %s" % (cmd, exc))
+
+
+def app_for(args, cmd):
+    """The Flask app for these settings, or a CommandError saying what to fix."""
+    from peewee import ImproperlyConfigured, PeeweeException
+
+    from server import create_app
+
+    config = settings(args, cmd)
+    try:
+        return create_app(config)
+    except (PeeweeException, ImproperlyConfigured) as exc:
+        raise CommandError("%s: cannot open the database (%s; check DATABASE_URL)" % (cmd, exc))
+    except OSError as exc:
+        raise CommandError("%s: cannot create the instance folder (%s; set INSTANCE_PATH or the paths in --config)"
+                           % (cmd, exc))
