@@ -18,6 +18,8 @@ DEFAULTS = {
     "ack_timeout_s": 10,
     "heartbeat_s": 30,
     "swipe_ttl_s": 120,
+    # Default acquirer metadata ({"inst", "lic", "mid", "tid", "settle"}) for sales whose POS sends none.
+    "acq": None,
 }
 
 

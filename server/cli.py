@@ -8,6 +8,7 @@ import sys
 import threading
 
 from server.commands import CommandError, app_for, config_parent, settings
+from server.fleet import cli as fleet
 from server.licences import cli as licences
 
 EPILOG = """examples:
@@ -15,6 +16,8 @@ EPILOG = """examples:
   possync-server init-db --config /etc/possync/server.json
   possync-server device add T1 --agent-config t1.json --token-key-file /etc/possync/token.key \\
       --mqtt-host broker.example.com --mosquitto-passwd /etc/mosquitto/passwd
+  possync-server merchant add M001 --name "西湖店" --province 浙江
+  possync-server device set T1 --merchant M001
   possync-server device list
   possync-server device revoke T1 --mosquitto-passwd /etc/mosquitto/passwd
   possync-server licences import server/licences/sample_registry.json
@@ -38,7 +41,7 @@ def argparse_init_db(sub, parent):
 
 
 def argparse_device(sub, parent):
-    p = sub.add_parser("device", help="add, list or revoke terminals")
+    p = sub.add_parser("device", help="add, list, set or revoke terminals")
     dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = dsub.add_parser(
         "add", parents=[parent], help="register a terminal and print its HMAC key and MQTT password once",
@@ -53,7 +56,11 @@ def argparse_device(sub, parent):
     add.add_argument("--mqtt-tls-ca", metavar="FILE", help="CA file the terminal uses for a TLS broker")
     add.add_argument("--outbox", metavar="PATH", help="the terminal's outbox file (default /var/lib/possync/outbox.log)")
     add.add_argument("--mosquitto-passwd", metavar="FILE", help="add the MQTT user to this Mosquitto password file (then SIGHUP Mosquitto)")
+    add.add_argument("--merchant", metavar="CODE", help="the merchant it sells for (see `possync-server merchant add`)")
     add.add_argument("--json", action="store_true", help="print the secrets as one JSON object")
+    st = dsub.add_parser("set", parents=[parent], help="change a terminal's merchant")
+    st.add_argument("dev", metavar="DEVICE")
+    st.add_argument("--merchant", metavar="CODE", required=True, help="the merchant it sells for from now on")
     lst = dsub.add_parser("list", parents=[parent], help="list terminals")
     lst.add_argument("--json", action="store_true", help="print JSON")
     rev = dsub.add_parser("revoke", parents=[parent], help="refuse every frame of a terminal from now on")
@@ -99,12 +106,12 @@ def do_init_db(args):
 
 
 def do_device(args):
-    return {"add": _device_add, "list": _device_list, "revoke": _device_revoke}[args.action](args)
+    return {"add": _device_add, "list": _device_list, "revoke": _device_revoke, "set": fleet.device_set}[args.action](args)
 
 
 def _device_add(args):
     from server import keys
-    from server.fleet import devices
+    from server.fleet import devices, merchants
 
     cmd = "device add"
     if args.agent_config and not args.token_key_file:
@@ -123,6 +130,8 @@ def _device_add(args):
         except devices.FleetError as exc:
             raise CommandError("%s: %s" % (cmd, exc))
         try:
+            if args.merchant:
+                merchants.set_merchant(args.dev, args.merchant)
             if args.mosquitto_passwd:
                 devices.mosquitto_users(args.mosquitto_passwd, {args.dev: password})
             if args.agent_config:
@@ -166,11 +175,12 @@ def _device_list(args):
     if not rows:
         print("no devices (add one with: possync-server device add T1)")
         return 0
-    print("%-20s %-8s %-20s %-12s %7s %10s" % ("DEVICE", "STATE", "LAST SEEN (UTC)", "VERSION", "OUTBOX", "ACKED"))
+    print("%-20s %-12s %-8s %-20s %-12s %7s %10s" % ("DEVICE", "MERCHANT", "STATE", "LAST SEEN (UTC)", "VERSION",
+                                                     "OUTBOX", "ACKED"))
     for d in rows:
         state = "revoked" if d["revoked"] else d["state"]
-        print("%-20s %-8s %-20s %-12s %7d %10d" % (d["id"], state, d["last_seen"] or "never", d["version"] or "-",
-                                                  d["depth"], d["acked_upto"]))
+        print("%-20s %-12s %-8s %-20s %-12s %7d %10d" % (d["id"], d["merchant"] or "-", state, d["last_seen"] or "never",
+                                                         d["version"] or "-", d["depth"], d["acked_upto"]))
     return 0
 
 
@@ -237,6 +247,7 @@ COMMANDS = {
     "demo": (argparse_demo, do_demo),
     "init-db": (argparse_init_db, do_init_db),
     "device": (argparse_device, do_device),
+    "merchant": (fleet.argparse_merchant, fleet.do_merchant),
     "licences": (licences.argparse_licences, licences.do_licences),
 }
 

@@ -1,6 +1,8 @@
 """Plumbing shared by the possync-server commands: the error type, --config, the app."""
 
 import argparse
+import contextlib
+import sys
 
 
 class CommandError(Exception):
@@ -38,3 +40,32 @@ def app_for(args, cmd):
     except OSError as exc:
         raise CommandError("%s: cannot create the instance folder (%s; set INSTANCE_PATH or the paths in --config)"
                            % (cmd, exc))
+
+
+@contextlib.contextmanager
+def progress(label):
+    """A progress bar on stderr for a long command; yields ``update(done, total)``.
+
+    On a terminal it redraws in place; otherwise (CI, logs) it prints a line at most every
+    tenth of the way, so a log shows the job moving without drowning in it.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if not sys.stderr.isatty():
+        shown = [-1]
+
+        def update(done, total):
+            step = done * 10 // total if total else 10
+            if step != shown[0]:
+                shown[0] = step
+                print("%s: %d/%d" % (label, done, total), file=sys.stderr, flush=True)
+        yield update
+        return
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done, total):
+            bar.update(task, completed=done, total=total)
+        yield update

@@ -22,6 +22,8 @@ DEFAULTS = {
     "INGEST": True,
     "INGEST_MAX_BATCH": 500,
     "INGEST_BATCH_WINDOW_S": 0.005,
+    # Largest request body accepted (a registry import upload); larger ones get 413.
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     # Crash tests only: "kill_after_commit" makes ingest kill -9 itself between a
     # commit and its acks. Never set in production.
     "FAULT": None,

@@ -52,12 +52,12 @@ def init(url, synchronous="normal"):
 
 def models():
     """Every model of the server, in creation order."""
-    from server.fleet.models import Device
+    from server.fleet.models import Device, Merchant
     from server.ingest.models import Record
     from server.licences.models import MODELS as LICENCE_MODELS
     from server.loyalty.models import Card, Customer, PointsEntry
 
-    return [Device, Customer, Card, PointsEntry, Record] + LICENCE_MODELS
+    return [Merchant, Device, Customer, Card, PointsEntry, Record] + LICENCE_MODELS
 
 
 def create_tables():

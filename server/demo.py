@@ -16,9 +16,21 @@ import tempfile
 import threading
 import time
 
-from server import create_app, keys, runtime
+from server import keys, runtime
 from server.embedded_broker import EmbeddedBroker
-from server.fleet import devices
+from server.fleet import devices, merchants
+from server.licences import registry
+
+# Demo merchants and, per terminal in turn, who acquires its sales: SAMPLE registry codes
+# (server/licences/sample_registry.json), chosen so the licences page has OK sales and alarms.
+MERCHANTS = (("DEMO-GZ", "广州示例店", "广东"), ("DEMO-HZ", "杭州示例店", "浙江"))
+ACQUIRERS = (
+    ("DEMO-GZ", {"inst": "48992440", "settle": "48992440"}),  # regional acquirer at home: OK
+    ("DEMO-HZ", {"inst": "48991310", "settle": "48991310"}),  # national acquirer: OK
+    ("DEMO-HZ", {"inst": "48991310", "settle": "40001234"}),  # settled by a middle party: INDIRECT_SETTLEMENT
+    ("DEMO-HZ", {"inst": "48992440", "settle": "48992440"}),  # regional acquirer out of its provinces: OUT_OF_SCOPE
+    ("DEMO-GZ", {"inst": "48994110", "settle": "48994110"}),  # licence revoked: REVOKED
+)
 
 
 def free_port(preferred):
@@ -39,11 +51,23 @@ def agent_command():
     return [exe] if os.path.exists(exe) else [shutil.which("possync-agent") or "possync-agent"]
 
 
+def seed(app):
+    """The SAMPLE licence registry and the demo merchants, unless already there."""
+    with app.app_context():
+        if registry.load().version is None:
+            registry.import_file(registry.SAMPLE)
+        known = {m.code for m in merchants.list_merchants()}
+        for code, name, province in MERCHANTS:
+            if code not in known:
+                merchants.add_merchant(code, name, province)
+
+
 def provision(app, workdir, count, mqtt_port):
     """Register ``count`` demo terminals; write each one's agent config; return the config paths."""
     master = keys.master_key(app.config["SECRET_KEY_FILE"])
     token_key = keys.load_key_file(os.path.join(workdir, "token.key"))
     paths = []
+    seed(app)
     with app.app_context():
         known = {d.id for d in devices.list_devices()}
         for i in range(1, count + 1):
@@ -55,7 +79,10 @@ def provision(app, workdir, count, mqtt_port):
             if dev in known:
                 devices.forget_device(dev)
             _, key, password = devices.add_device(dev, master)
+            merchant, acq = ACQUIRERS[(i - 1) % len(ACQUIRERS)]
+            merchants.set_merchant(dev, merchant)
             cfg = devices.agent_config(dev, key, token_key, password, "127.0.0.1", mqtt_port)
+            cfg["acq"] = dict(acq, mid="89844015399%04d" % i, tid="DEMO%04d" % i)
             cfg["outbox"]["path"] = os.path.join(workdir, dev + ".outbox")
             cfg["pos"]["port"] = free_port(0)
             devices.write_secret_file(path, json.dumps(cfg, indent=2) + "\n")

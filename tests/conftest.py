@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from realparts import Mosquitto
+from realparts import AgentProc, Mosquitto, ServerProc
 
 
 @pytest.fixture
@@ -19,3 +19,28 @@ def mosquitto(tmp_path):
     broker = Mosquitto(str(tmp_path / "broker")).start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def system(tmp_path, mosquitto):
+    """Broker + server process; ``system.agent(dev)`` adds a terminal and starts its agent."""
+    server = ServerProc(str(tmp_path / "server"), mosquitto)
+    agents = []
+
+    class System:
+        broker = mosquitto
+
+        def __init__(self):
+            self.server = server
+
+        def agent(self, dev, start=True, lang="en", charset="ascii", **overrides):
+            path = server.add_device(dev, str(tmp_path / dev), **overrides)
+            a = AgentProc(path, str(tmp_path / dev), lang=lang, charset=charset)
+            agents.append(a)
+            return a.start() if start else a
+
+    server.start()
+    yield System()
+    for a in agents:
+        a.close()
+    server.stop()

@@ -26,6 +26,17 @@ class Mosquitto(broker.Mosquitto):
         super().__init__(workdir, SERVER_PASSWORD, persistence)
 
 
+def wait_for(predicate, timeout=30.0, what="condition"):
+    """Poll ``predicate`` until it returns a true value and return that; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+
+
 def console(name):
     """Path of one of our console scripts, installed next to the test interpreter."""
     return os.path.join(os.path.dirname(sys.executable), name)
@@ -102,8 +113,8 @@ class ServerProc(Proc):
         with open(path) as f:
             cfg = json.load(f)
         for key, value in agent_overrides.items():
-            if isinstance(value, dict):
-                cfg.setdefault(key, {}).update(value)
+            if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+                cfg[key].update(value)
             else:
                 cfg[key] = value
         with open(path, "w") as f:

@@ -110,22 +110,33 @@ def _join(left, right, sep):
     return left + sep + right
 
 
+def _code(lic):
+    """A verdict code as display text: printable ASCII only ("?" for anything else), 20 columns."""
+    return "".join(c if 0x20 <= ord(c) < 0x7F else "?" for c in str(lic)[:COLS])
+
+
 def render(status, lang="en", offline=False):
     """Return ``(line1, line2)`` of at most 20 columns each for a loyalty status dict.
 
     ``offline`` marks a cached status: "*" before line 1, and line 2 says so unless an
-    acquirer-licence warning (``lic`` present and not "OK") takes it.
+    acquirer-licence warning (``lic`` present and not "OK") takes it. A status without a
+    customer (``cust`` "" and not ``new``) is a card-less sale's warning: the warning text
+    over the verdict code.
     """
     lang = _lang(lang)
     if not isinstance(status, dict):
         raise DisplayError("status", "status must be a dict")
     texts = _TEXTS[lang]
+    star = "*" if offline else ""
+    lic = status.get("lic")
+    warn = lic is not None and lic != "OK"
+    if warn and status.get("cust") == "" and status.get("new") is not True:
+        return star + texts["lic"], _code(lic)
     sep1, sep2 = _LAYOUT[lang]
-    head = ("*" if offline else "") + texts["pts"]
+    head = star + texts["pts"]
     room = COLS - width(head) - (1 if sep1 is None else width(sep1))
     line1 = _join(head, _fit(_int(status, "pts", None), room, lang, ""), sep1)
-    lic = status.get("lic")
-    if lic is not None and lic != "OK":
+    if warn:
         return line1, texts["lic"]
     if offline:
         return line1, texts["offline"]

@@ -10,26 +10,55 @@ from protocol.errors import ProtocolError
 AMOUNT_HINT = "must be an integer number of minor units (e.g. 1250 for 12.50)"
 _MAX_AMOUNT = 1 << 53
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+ACQ_KEYS = ("inst", "lic", "mid", "tid", "settle")
+_ACQ_HINT = "must be an object with string fields among inst, lic, mid, tid, settle"
 
 
 def _bad(field, what):
     return ProtocolError("bad_field", field + ": " + what)
 
 
+def _controls(v):
+    for c in v:
+        if ord(c) < 32 or ord(c) == 127:
+            return True
+    return False
+
+
 def _ref(req, field):
     v = req.get(field)
     if type(v) is not str or not 0 < len(v) <= 40:
         raise _bad(field, "must be a string of 1-40 characters (the POS's own receipt reference)")
-    for c in v:
-        if ord(c) < 32 or ord(c) == 127:
-            raise _bad(field, "must not hold control characters")
+    if _controls(v):
+        raise _bad(field, "must not hold control characters")
     return v
 
 
-def check_tx(req, currency="CNY"):
-    """Validate a POS tx request (a dict with op, ref, amount, optional cur, orig); return its fields.
+def check_acq(acq):
+    """Check the shape of acquirer metadata and return a copy; its content is the server's to judge.
 
-    Returns ``[(field, value), ...]`` in envelope order without seq/ts/card; raises
+    Raises ProtocolError("bad_field", "acq.<key>: ...") for an unknown key or a value that is
+    not a string of at most 40 characters without control characters.
+    """
+    if type(acq) is not dict:
+        raise _bad("acq", _ACQ_HINT)
+    out = {}
+    for key in sorted(acq):  # sorted: the same first error on every interpreter
+        name = "acq." + str(key)[:20]
+        if key not in ACQ_KEYS:
+            raise _bad(name, "unknown field (expected inst, lic, mid, tid or settle)")
+        v = acq[key]
+        if type(v) is not str or len(v) > 40 or _controls(v):
+            raise _bad(name, "must be a string of at most 40 characters without control characters")
+        out[key] = v
+    return out
+
+
+def check_tx(req, currency="CNY", acq=None):
+    """Validate a POS tx request (a dict with op, ref, amount, optional cur, orig, acq); return its fields.
+
+    ``acq`` is the terminal's default acquirer metadata, sent with a sale whose request has
+    none. Returns ``[(field, value), ...]`` in envelope order without seq/ts/card; raises
     ProtocolError("bad_field", "<field>: ...") naming the first bad field.
     """
     kind = req.get("op")
@@ -49,12 +78,17 @@ def check_tx(req, currency="CNY"):
         pairs.append(("orig", _ref(req, "orig")))
     elif "orig" in req:
         raise _bad("orig", "only a refund or void refers to an original sale")
+    if "acq" in req:
+        pairs.append(("acq", check_acq(req["acq"])))
+    elif kind == "sale" and acq is not None:
+        pairs.append(("acq", check_acq(acq)))
     return pairs
 
 
-def tx(dev, seq, ts, req, currency="CNY", card=None):
-    """Return the up/tx body for a checked POS request; ``card`` is a swipe (tok, bin, last4) or None."""
-    pairs = check_tx(req, currency)
+def tx(dev, seq, ts, req, currency="CNY", card=None, acq=None):
+    """Return the up/tx body for a checked POS request; ``card`` is a swipe (tok, bin, last4) or None,
+    ``acq`` the terminal's default acquirer metadata (see ``check_tx``)."""
+    pairs = check_tx(req, currency, acq)
     head = [("seq", seq), ("ts", ts)] + pairs[:3]
     if card is not None:
         head += [("tok", card["tok"]), ("bin", card["bin"]), ("last4", card["last4"])]

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 
+from agent.core import records
 from protocol import agentconfig, topics
 from protocol.errors import ProtocolError
 
@@ -160,6 +161,13 @@ def check(raw, path="<dict>"):
     cfg["ack_timeout_s"] = c.int(raw, "ack_timeout_s", "ack_timeout_s", 1, 3600, DEFAULTS["ack_timeout_s"])
     cfg["heartbeat_s"] = c.int(raw, "heartbeat_s", "heartbeat_s", 1, 86400, DEFAULTS["heartbeat_s"])
     cfg["swipe_ttl_s"] = c.int(raw, "swipe_ttl_s", "swipe_ttl_s", 1, 3600, DEFAULTS["swipe_ttl_s"])
+    acq = raw.get("acq", DEFAULTS["acq"])
+    if acq is not None:
+        try:
+            acq = records.check_acq(acq)
+        except ProtocolError as exc:  # detail is "acq[.key]: what"
+            c.fail(*exc.detail.split(": ", 1))
+    cfg["acq"] = acq
     known = set(DEFAULTS) | {"device", "key_hex", "token_key_hex"}
     for key in sorted(raw):
         if key not in known:  # a newer server may write keys this agent does not know yet

@@ -248,13 +248,15 @@ class Runner:
         """A signed status from the server: cache it, show it if it is about now, tell the POS."""
         self.stats["statuses"] += 1
         kind = st["for"] if st["for"] in ("sid", "seq") else None
-        tok = self.tok_of[kind].get(st["id"]) if kind else None
-        if tok is not None:
-            self.cache.put(tok, st)
+        if kind is not None:
+            tok = self.tok_of[kind].get(st["id"])
+            if tok is not None:
+                self.cache.put(tok, st)
+            # A card-less sale's status (an acquirer warning) has no token but is shown all the same.
             if st["id"] == self.latest[kind]:
                 self._show("status", st, False)
         event = {"event": "status"}
-        for k in ("for", "id", "cust", "pts", "earned", "tier", "new"):
+        for k in ("for", "id", "cust", "pts", "earned", "tier", "new", "lic"):
             if k in st:
                 event[k] = st[k]
         self.pos.push(event)
@@ -277,14 +279,15 @@ class Runner:
         op = req.get("op")
         if op == "status":
             return self.status()
+        cur, acq = self.cfg["currency"], self.cfg["acq"]
         try:
-            records.check_tx(req, self.cfg["currency"])
+            records.check_tx(req, cur, acq)
         except ProtocolError as exc:
             return error(exc.reason, exc.detail)
         now = int(shim.now())
         card = self.last_swipe.peek(now)
         try:
-            seq, _ = self.outbox.append(lambda s: records.tx(self.dev, s, now, req, self.cfg["currency"], card))
+            seq, _ = self.outbox.append(lambda s: records.tx(self.dev, s, now, req, cur, card, acq))
         except OutboxError as exc:
             self.stats["not_stored"] += 1
             log.error("outbox: a %s was NOT stored: %s", op, exc.reason)
@@ -299,6 +302,8 @@ class Runner:
         if card is not None:
             self.last_swipe.consume()
             self._remember("seq", seq, card["tok"])
+        else:
+            self.latest["seq"] = seq
         self.pump()
         return {"ok": True, "stored": True, "seq": seq}
 

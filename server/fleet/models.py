@@ -1,8 +1,26 @@
-"""The Device table: one row per terminal, its sealed HMAC key and what it last reported."""
+"""The Merchant and Device tables: who a terminal sells for, its sealed HMAC key and what it last reported."""
 
-from peewee import BigIntegerField, BlobField, BooleanField, CharField, DateTimeField, IntegerField
+from peewee import BigIntegerField, BlobField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField
 
 from server.db import BaseModel, utcnow
+
+
+class Merchant(BaseModel):
+    """A merchant (or store) the terminals sell for: where it is registered and its time zone.
+
+    ``province`` is a full province name (server.licences.vocab): acquiring grants are judged
+    against it. ``tz`` is the IANA zone its times are shown in.
+    """
+
+    code = CharField(max_length=32, primary_key=True)
+    name = CharField(max_length=200)
+    province = CharField(max_length=20)
+    tz = CharField(max_length=40, default="Asia/Shanghai")
+    created_at = DateTimeField(default=utcnow)
+
+    def as_dict(self):
+        """The public view of a merchant."""
+        return {"code": self.code, "name": self.name, "province": self.province, "tz": self.tz}
 
 
 class Device(BaseModel):
@@ -23,6 +41,7 @@ class Device(BaseModel):
     # Lowest seq the terminal reused with another body (its outbox was reset or replaced):
     # acks never cover it, so the terminal keeps that record instead of deleting it unapplied.
     conflict_seq = BigIntegerField(null=True)
+    merchant = ForeignKeyField(Merchant, null=True, column_name="merchant", backref="devices", on_delete="RESTRICT")
 
     def as_dict(self):
         """The public view of a device (never its key)."""
@@ -40,6 +59,7 @@ class Device(BaseModel):
             "full": self.full,
             "acked_upto": self.acked_upto,
             "conflict_seq": self.conflict_seq,
+            "merchant": self.merchant_id,
         }
 
 

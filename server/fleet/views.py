@@ -1,9 +1,10 @@
-"""The fleet page and its JSON API: terminals, liveness, recent sales."""
+"""The fleet page and its JSON API: terminals, liveness, acquirer compliance, recent sales."""
 
 from flask import Blueprint, jsonify, render_template, request
 
 from server.fleet.models import Device
 from server.ingest.models import Record
+from server.licences import alarms
 from server.loyalty.rules import money
 
 bp = Blueprint("fleet", __name__, template_folder="templates")
@@ -25,7 +26,9 @@ def recent_sales(limit):
 def index():
     devices = list(Device.select().order_by(Device.id))
     online = sum(1 for d in devices if d.state == "online" and d.revoked_at is None)
-    return render_template("fleet_index.html", devices=devices, online=online, sales=recent_sales(50))
+    compliance = {t["dev"]: t for t in alarms.terminal_compliance()}
+    return render_template("fleet_index.html", devices=devices, online=online, sales=recent_sales(50),
+                           compliance=compliance, alarm_counts=alarms.alarm_counts())
 
 
 @bp.get("/api/devices")

@@ -27,6 +27,8 @@ def status_frame(dev, key, for_, id_, status):
         body["earned"] = status["earned"]
     body["tier"] = status["tier"]
     body["new"] = status["new"]
+    if "lic" in status:
+        body["lic"] = status["lic"]
     return _signed(dev, "down/status", body, key)
 
 

@@ -9,6 +9,7 @@ from protocol.envelope import TX_KINDS
 from server.db import bulk_insert, db, utcnow
 from server.fleet.models import Device
 from server.ingest.models import Record
+from server.licences import checks
 from server.loyalty import service as loyalty
 
 CHUNK = 200
@@ -53,17 +54,33 @@ def _apply(items, states, seen, now):
     txs = [(dev, obj, hashlib.sha256(body).hexdigest()) for dev, obj, body in items if obj["kind"] in TX_KINDS]
     new, acked, duplicates, conflicts = _classify(txs)
     results = loyalty.apply_txs([_tx(dev, obj, customer) for dev, obj, h, customer in _with_origs(new)], now)
+    verdicts = checks.judge_sales([(dev, obj["seq"], obj["ts"], obj.get("acq"))
+                                   for dev, obj, h in new if obj["kind"] == "sale"], now)
     rows, statuses = [], []
     for (dev, obj, h), result in zip(new, results):
         rows.append((dev, obj["seq"], obj["kind"], obj["ts"], now, obj["ref"], obj.get("orig"), obj["amount"],
                      obj["cur"], obj.get("tok"), result["customer"], h))
-        if result["status"] is not None:
-            statuses.append((dev, "seq", obj["seq"], result["status"]))
+        status = _with_verdict(result["status"], verdicts.get((dev, obj["seq"])))
+        if status is not None:
+            statuses.append((dev, "seq", obj["seq"], status))
     bulk_insert(Record, RECORD_FIELDS, rows)
     _update_devices(items, states, seen, now)
     _note_conflicts(conflicts)
     acks = _advance(acked)
     return Batch(acks, statuses, [(dev, obj["seq"]) for dev, obj, h in new], duplicates, conflicts, revoked)
+
+
+def _with_verdict(status, lic):
+    """The status reply of a record carrying its acquirer verdict as ``lic``.
+
+    A sale without a card gets a reply only when its acquirer is not OK: the terminal
+    shows the warning even when no customer is there to see points.
+    """
+    if lic is None:
+        return status
+    if status is None:
+        return None if lic == "OK" else dict(loyalty.unknown_status(), new=False, lic=lic)
+    return dict(status, lic=lic)
 
 
 def _live(devs):

@@ -6,13 +6,14 @@ import os
 import sys
 from datetime import datetime, timezone
 
-from server.commands import CommandError, app_for
+from server.commands import CommandError, app_for, progress
 
 EPILOG = """examples:
   possync-server licences import server/licences/sample_registry.json
   possync-server licences import registry.csv --config /etc/possync/server.json
   possync-server licences export --format csv --output registry.csv
   possync-server licences check --inst 48991310 --province 广东 --at 2025-06-01T10:00:00+08:00
+  possync-server licences reverify
 
 The file format is described in server/licences/SCHEMA.md. An import is checked as a whole:
 one bad row refuses the file and the registry in force stays as it is.
@@ -40,6 +41,21 @@ def argparse_licences(sub, parent):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     imp.add_argument("file", metavar="FILE", help="registry file (.csv or .json, see server/licences/SCHEMA.md)")
     imp.add_argument("--format", choices=FORMATS, help="file format (default: from the file name's extension)")
+    imp.add_argument("--reverify", action="store_true", help="then judge the stored sales again against it")
+    imp.add_argument("--show", type=int, default=20, metavar="N", help="with --reverify: list up to N changed "
+                                                                      "verdicts (default 20)")
+    rev = lsub.add_parser(
+        "reverify", parents=[parent], help="judge stored sales again against the registry in force",
+        description="Judge every stored sale whose verdict came from an older registry (or none) again, at the "
+                    "sale's own time, against the registry in force, and list the verdicts that changed. It "
+                    "commits as it goes: an interrupted run continues where it stopped when run again.",
+        epilog="examples:\n  possync-server licences reverify\n  possync-server licences reverify --all --show 100\n"
+               "  possync-server licences reverify --json > changes.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rev.add_argument("--all", action="store_true", help="judge every stored sale again, also those already judged "
+                                                        "against this registry (e.g. after setting a terminal's merchant)")
+    rev.add_argument("--show", type=int, default=20, metavar="N", help="list up to N changed verdicts (default 20)")
+    rev.add_argument("--json", action="store_true", help="print the outcome and every change as one JSON object")
     exp = lsub.add_parser(
         "export", parents=[parent], help="write the registry in force as CSV or JSON",
         description="Write the registry in force in the import format: the output imports back unchanged.",
@@ -71,7 +87,7 @@ def argparse_licences(sub, parent):
 
 
 def do_licences(args):
-    return {"import": _import, "export": _export, "check": _check}[args.action](args)
+    return {"import": _import, "export": _export, "check": _check, "reverify": _reverify}[args.action](args)
 
 
 def acquirer(inst=None, lic=None, settle=None, mid=None, tid=None):
@@ -98,7 +114,7 @@ def problem_lines(exc):
 
 
 def _import(args):
-    from server.licences import registry
+    from server.licences import registry, reverify
 
     cmd = "licences import"
     fmt = args.format or os.path.splitext(args.file)[1].lstrip(".").lower()
@@ -119,7 +135,13 @@ def _import(args):
             kept = "registry version %d stays in force" % current if current else "no registry is in force yet"
             raise CommandError("%s: %s refused, nothing imported; %s. Fix these %d problem(s) and import again:\n  %s"
                                % (cmd, args.file, kept, len(exc.problems), "\n  ".join(problem_lines(exc))))
-    print("registry version %d in force: %d rows from %s" % (version.number, version.rows, args.file))
+        print("registry version %d in force: %d rows from %s" % (version.number, version.rows, args.file))
+        if args.reverify:
+            return _reverify_in_app(cmd, False, args.show, False)
+        waiting = reverify.pending_count()
+    if waiting:
+        print("%d stored sale(s) were judged against an older registry: run `possync-server licences reverify` "
+              "to judge them against this one" % waiting)
     return 0
 
 
@@ -174,3 +196,42 @@ def _check(args):
         print("%s: %s" % (result, reason))
         print("registry version %d" % current.version)
     return 0 if result == "OK" else 3
+
+
+def _reverify(args):
+    app = app_for(args, "licences reverify")
+    with app.app_context():
+        return _reverify_in_app("licences reverify", args.all, args.show, args.json)
+
+
+def _reverify_in_app(cmd, everything, show, as_json):
+    from server.fleet.models import iso
+    from server.licences import alarms, reverify
+
+    try:
+        with progress("re-verifying sales") as update:
+            outcome = reverify.reverify(everything, update)
+    except reverify.ReverifyError as exc:
+        raise CommandError("%s: %s" % (cmd, exc))
+    zones = alarms.merchant_zones()
+    changes = []
+    for change in outcome.changed:
+        row = alarms.change_row(change)
+        when = alarms.local(row["sold_at"], zones.get(row["merchant"], alarms.zone(None)))
+        row.update(sold_at=iso(row["sold_at"]), changed_at=iso(row["changed_at"]),
+                   sold_at_local=when.isoformat() if when else None)
+        changes.append(row)
+    if as_json:
+        print(json.dumps({"registry_version": outcome.registry, "checked": outcome.checked,
+                          "changed": len(changes), "changes": changes}, ensure_ascii=False))
+        return 0
+    print("registry version %d: %d sale(s) judged again, %d verdict(s) changed"
+          % (outcome.registry, outcome.checked, len(changes)))
+    for (old, new), n in sorted(outcome.moves.items()):
+        print("  %-20s -> %-20s %d" % (old, new, n))
+    for c in changes[:max(show, 0)]:
+        print("  %s seq %d, sold %s: %s -> %s: %s" % (c["dev"], c["seq"], c["sold_at_local"] or "at an unknown time",
+                                                    c["old"], c["new"], c["new_reason"]))
+    if len(changes) > show:
+        print("  ... and %d more (all of them: --json, or the server's /licences page)" % (len(changes) - max(show, 0)))
+    return 0

@@ -4,7 +4,7 @@ An import replaces the rows of the first four tables and appends a RegistryVersi
 transaction (server.licences.registry), so the tables always hold exactly one registry.
 """
 
-from peewee import CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField
+from peewee import BigIntegerField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from server.db import BaseModel, utcnow
 
@@ -57,4 +57,50 @@ class RegistryVersion(BaseModel):
     note = TextField(default="")
 
 
-MODELS = [Institution, Licence, Grant, InstitutionCode, RegistryVersion]
+class SaleVerdict(BaseModel):
+    """The acquirer verdict of one applied sale, keyed like its record by (dev, seq).
+
+    Written by ingest in the transaction that stores the sale; the acquirer metadata as the
+    terminal sent it (each field kept only when it is a string of at most 40 characters)
+    lets a re-verification judge the sale again against a newer registry.
+    ``registry`` is the RegistryVersion number used (None: no registry imported yet);
+    ``sold_at`` is None when the terminal's clock gave a time outside any calendar.
+    """
+
+    dev = CharField(max_length=32)
+    seq = BigIntegerField()
+    merchant = CharField(max_length=32, null=True, index=True)
+    province = CharField(max_length=20, null=True)
+    sold_at = DateTimeField(null=True)
+    inst = CharField(max_length=40, null=True)
+    lic = CharField(max_length=40, null=True)
+    mid = CharField(max_length=40, null=True)
+    tid = CharField(max_length=40, null=True)
+    settle = CharField(max_length=40, null=True)
+    verdict = CharField(max_length=20)
+    reason = TextField()
+    registry = IntegerField(null=True)
+    judged_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("dev", "seq"), True),
+            (("verdict", "dev"), False),
+            (("registry",), False),
+        )
+
+
+class VerdictChange(BaseModel):
+    """A verdict that a re-verification against a newer registry changed: old and new, kept for review."""
+
+    sale = ForeignKeyField(SaleVerdict, backref="changes", on_delete="CASCADE")
+    old = CharField(max_length=20)
+    old_reason = TextField()
+    old_registry = IntegerField(null=True)
+    new = CharField(max_length=20)
+    new_reason = TextField()
+    registry = IntegerField(index=True)
+    changed_at = DateTimeField(default=utcnow)
+
+
+MODELS = [Institution, Licence, Grant, InstitutionCode, RegistryVersion, SaleVerdict, VerdictChange]

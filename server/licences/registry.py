@@ -22,6 +22,8 @@ from server.licences.models import Grant, Institution, InstitutionCode, Licence,
 from server.licences.rows import COLUMNS, REQUIRED, Row, check_across, check_row
 
 FORMAT = "possync-licence-registry/1"
+# The demo's example registry: fictional institutions, not an authoritative list.
+SAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_registry.json")
 
 
 class RegistryError(Exception):

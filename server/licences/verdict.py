@@ -94,6 +94,9 @@ def _malformed(acq, merchant_province, when):
 
 def _acquirer(acq, registry):
     """(licence number, None) of the acquirer, or (None, (verdict, reason))."""
+    if registry.version is None:
+        return None, ("UNKNOWN_ACQUIRER", "no licence registry has been imported yet, so no acquirer is known; "
+                      "import one with `possync-server licences import FILE`")
     inst, lic = acq.get("inst"), acq.get("lic")
     by_code = registry.by_code.get(inst) if inst is not None else None
     if inst is not None and by_code is None:

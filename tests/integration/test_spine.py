@@ -15,47 +15,11 @@ import pytest
 
 from agent.core import display
 from protocol import envelope, frame, topics
-from realparts import AgentProc, ServerProc
+from realparts import wait_for
 
 pytestmark = pytest.mark.integration
 
 CARD = b";4111111111111111=28121010000000000000?\r\n"
-
-
-def wait_for(predicate, timeout=30.0, what="condition"):
-    """Poll ``predicate`` until it returns a true value; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail("timed out after %.0fs waiting for %s" % (timeout, what))
-
-
-@pytest.fixture
-def system(tmp_path, mosquitto):
-    """Broker + server process; ``system.agent(dev)`` adds a terminal and starts its agent."""
-    server = ServerProc(str(tmp_path / "server"), mosquitto)
-    agents = []
-
-    class System:
-        broker = mosquitto
-
-        def __init__(self):
-            self.server = server
-
-        def agent(self, dev, start=True, lang="en", charset="ascii", **overrides):
-            path = server.add_device(dev, str(tmp_path / dev), **overrides)
-            a = AgentProc(path, str(tmp_path / dev), lang=lang, charset=charset)
-            agents.append(a)
-            return a.start() if start else a
-
-    server.start()
-    yield System()
-    for a in agents:
-        a.close()
-    server.stop()
 
 
 def applied(server, dev):

@@ -1,5 +1,9 @@
 """Server test fixtures: a fresh SQLite file per test, bound through create_app."""
 
+import json
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -21,6 +25,22 @@ def app(tmp_path):
     })
     with app.app_context():
         yield app
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """cli(*args) runs the possync-server console script with a config file on tmp_path/p.db."""
+    config = tmp_path / "server.json"
+    config.write_text(json.dumps({"DATABASE_URL": "sqlite:///" + str(tmp_path / "p.db"),
+                                  "SECRET_KEY_FILE": str(tmp_path / "master.key"),
+                                  "MQTT_HOST": "10.0.0.5", "MQTT_PORT": 1883}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSSYNC_")}
+    exe = os.path.join(os.path.dirname(sys.executable), "possync-server")
+
+    def run(*args, env_extra=None):
+        return subprocess.run([exe] + list(args) + ["--config", str(config)], capture_output=True, text=True,
+                              cwd=str(tmp_path), env=dict(env, **(env_extra or {})), timeout=60)
+    return run
 
 
 @pytest.fixture
@@ -48,13 +68,15 @@ def signed(dev, key, suffix, kind, pairs):
     return topic, frame.sign(topic, envelope.build(kind, dev, pairs), key)
 
 
-def sale(seq, ref=None, amount=1250, cur="CNY", tok=None, kind="sale", orig=None, ts=1700000000):
-    """Ordered body pairs of a sale/refund/void."""
+def sale(seq, ref=None, amount=1250, cur="CNY", tok=None, kind="sale", orig=None, ts=1700000000, acq=None):
+    """Ordered body pairs of a sale/refund/void; ``acq`` is its acquirer metadata."""
     pairs = [("seq", seq), ("ts", ts), ("ref", ref or "R%d" % seq), ("amount", amount), ("cur", cur)]
     if tok:
         pairs += [("tok", tok), ("bin", "622848"), ("last4", "1234")]
     if orig:
         pairs.append(("orig", orig))
+    if acq is not None:
+        pairs.append(("acq", acq))
     return pairs
 
 

@@ -15,21 +15,6 @@ from server.fleet.models import Device
 EXE = os.path.join(os.path.dirname(sys.executable), "possync-server")
 
 
-@pytest.fixture
-def cli(tmp_path):
-    """cli(*args) runs possync-server with a config file in tmp_path; returns CompletedProcess."""
-    config = tmp_path / "server.json"
-    config.write_text(json.dumps({"DATABASE_URL": "sqlite:///" + str(tmp_path / "p.db"),
-                                  "SECRET_KEY_FILE": str(tmp_path / "master.key"),
-                                  "MQTT_HOST": "10.0.0.5", "MQTT_PORT": 1883}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSSYNC_")}
-
-    def run(*args, env_extra=None):
-        return subprocess.run([EXE] + list(args) + ["--config", str(config)], capture_output=True, text=True,
-                              cwd=str(tmp_path), env=dict(env, **(env_extra or {})), timeout=60)
-    return run
-
-
 def stored_key(tmp_path, dev):
     app = create_app({"INSTANCE_PATH": str(tmp_path / "inst"), "DATABASE_URL": "sqlite:///" + str(tmp_path / "p.db"),
                       "SECRET_KEY_FILE": str(tmp_path / "master.key")})
@@ -99,7 +84,7 @@ def test_list_and_revoke(cli):
     rows = json.loads(cli("device", "list", "--json").stdout)
     assert [(d["id"], d["revoked"]) for d in rows] == [("T1", False), ("T2", True)]
     table = cli("device", "list").stdout.splitlines()
-    assert table[0].split()[:2] == ["DEVICE", "STATE"] and table[2].split()[:2] == ["T2", "revoked"]
+    assert table[0].split()[:3] == ["DEVICE", "MERCHANT", "STATE"] and table[2].split()[:3] == ["T2", "-", "revoked"]
     run = cli("device", "revoke", "T9")
     assert run.returncode == 1 and "possync-server: device revoke: no device T9" in run.stderr
 
@@ -116,3 +101,24 @@ def test_bad_config_file(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     run = subprocess.run([EXE, "device", "list", "--config", str(tmp_path / "bad.json")], capture_output=True, text=True)
     assert run.returncode == 1 and run.stderr.startswith("possync-server: device list: config file")
+
+
+def test_merchants_and_a_terminal_set_to_one(cli, tmp_path):
+    assert cli("merchant", "list").stdout.startswith("no merchants")
+    run = cli("merchant", "add", "M001", "--name", "西湖店", "--province", "33")
+    assert run.returncode == 0 and "M001 added (浙江省, Asia/Shanghai)" in run.stdout, run.stderr
+    run = cli("device", "add", "T1", "--merchant", "M001")
+    assert run.returncode == 0, run.stderr
+    assert cli("device", "list").stdout.splitlines()[1].split()[:2] == ["T1", "M001"]
+    run = cli("device", "add", "T2", "--merchant", "NOPE")
+    assert run.returncode == 1 and "no merchant NOPE (add it first" in run.stderr and "T2 not added" in run.stderr
+    assert [d["id"] for d in json.loads(cli("device", "list", "--json").stdout)] == ["T1"]
+    assert cli("merchant", "add", "M2", "--name", "x", "--province", "97").returncode == 1
+    cli("merchant", "add", "M2", "--name", "Harbour", "--province", "广东", "--tz", "Asia/Hong_Kong")
+    assert cli("device", "set", "T1", "--merchant", "M2").returncode == 0
+    assert json.loads(cli("device", "list", "--json").stdout)[0]["merchant"] == "M2"
+    rows = json.loads(cli("merchant", "list", "--json").stdout)
+    assert rows == [{"code": "M001", "name": "西湖店", "province": "浙江省", "tz": "Asia/Shanghai"},
+                    {"code": "M2", "name": "Harbour", "province": "广东省", "tz": "Asia/Hong_Kong"}]
+    run = cli("device", "set", "T9", "--merchant", "M2")
+    assert run.returncode == 1 and "no device T9" in run.stderr

@@ -53,6 +53,31 @@ def test_status_exact_bytes(status, lang, offline, line1, line2):
     assert display.show(status, lang, "gb18030", offline) == cd5220(line1, line2)
 
 
+CARDLESS = {"for": "seq", "id": 3, "cust": "", "pts": 0, "tier": "basic", "new": False}
+
+
+@pytest.mark.parametrize("lic, lang, offline, lines", [
+    ("INDIRECT_SETTLEMENT", "en", False, ("ACQUIRER CHECK!", "INDIRECT_SETTLEMENT")),
+    ("INDIRECT_SETTLEMENT", "zh-CN", False, ("收单机构异常", "INDIRECT_SETTLEMENT")),
+    ("OUT_OF_SCOPE", "zh-CN", True, ("*收单机构异常", "OUT_OF_SCOPE")),
+    ("MALFORMED", "en", True, ("*ACQUIRER CHECK!", "MALFORMED")),
+    ("A_VERDICT_CODE_LONGER_THAN_20", "en", False, ("ACQUIRER CHECK!", "A_VERDICT_CODE_LONGE")),
+    ("BAD\x1b收", "zh-CN", False, ("收单机构异常", "BAD??")),   # never a byte the VFD takes as a command
+])
+def test_cardless_sale_warning_shows_the_verdict_code(lic, lang, offline, lines):
+    assert display.render(dict(CARDLESS, lic=lic), lang, offline) == lines
+
+
+def test_cardless_warning_needs_no_customer_and_a_bad_verdict():
+    # A card-less status with an OK verdict, or a new member's status, is an ordinary status.
+    assert display.render(dict(CARDLESS, lic="OK"), "en") == ("Points:            0", "               BASIC")
+    assert display.render(dict(CARDLESS, new=True, lic="REVOKED"), "en") == ("Points:            0", "ACQUIRER CHECK!")
+    assert display.render(dict(CARDLESS, cust="C1", lic="EXPIRED"), "zh-CN") == ("积分:0", "收单机构异常")
+    assert display.render({"pts": 0, "tier": "basic", "lic": "EXPIRED"}, "en")[0] == "Points:            0"
+    # The English fallback (ASCII display) still names the verdict.
+    assert display.show(dict(CARDLESS, lic="EXPIRED"), "zh-CN", "ascii") == cd5220(b"ACQUIRER CHECK!", b"EXPIRED")
+
+
 def test_large_numbers_are_abbreviated_not_overflowing():
     status = {"pts": 12345678901234, "earned": 1234567, "tier": "silver"}
     assert display.render(status, "en") == ("Points: 12345678901K", "+1234K earned SILVER")
@@ -117,16 +142,20 @@ def test_every_glyph_the_module_uses_is_in_the_table_and_no_other():
 @given(pts=st.one_of(st.integers(-10 ** 6, 10 ** 6), st.integers(-10 ** 40, 10 ** 40)),
        earned=st.one_of(st.none(), st.integers(-10 ** 5, 10 ** 5), st.integers(-10 ** 40, 10 ** 40)),
        tier=st.sampled_from([None, "basic", "silver", "gold", "vip", "platinum"]),
-       new=st.booleans(), lic=st.sampled_from([None, "OK", "REVOKED"]),
+       new=st.booleans(), lic=st.sampled_from([None, "OK", "REVOKED", "INDIRECT_SETTLEMENT" * 3]),
+       cust=st.sampled_from([None, "", "C1"]),
        lang=st.sampled_from(["en", "zh-CN"]), charset=st.sampled_from(["gb18030", "ascii"]),
        offline=st.booleans())
-def test_lines_never_exceed_20_columns(pts, earned, tier, new, lic, lang, charset, offline):
-    status = {"pts": pts, "earned": earned, "tier": tier, "new": new, "lic": lic}
+def test_lines_never_exceed_20_columns(pts, earned, tier, new, lic, cust, lang, charset, offline):
+    status = {"pts": pts, "earned": earned, "tier": tier, "new": new, "lic": lic, "cust": cust}
     line1, line2 = display.render(status, lang, offline)
     assert display.width(line1) <= 20 and display.width(line2) <= 20
-    if abs(pts) < 10 ** 10:
+    warning = lic not in (None, "OK")
+    if warning and cust == "" and not new:
+        assert line2 == lic[:20]
+    elif abs(pts) < 10 ** 10:
         assert line1.endswith(":" + str(pts)) or line1.endswith(" " + str(pts))
-    if earned and abs(earned) < 10 ** 4 and not offline and lic != "REVOKED":
+    if earned and abs(earned) < 10 ** 4 and not offline and not warning:
         assert "%+d" % earned in line2
     frame = display.show(status, lang, charset, offline)
     assert len(frame) == 51 and frame[:6] == b"\x1b@\x0c\x1bQA" and frame[26:30] == b"\r\x1bQB"
@@ -180,6 +209,9 @@ def test_golden_vectors_match():
     assert ("zh-CN", "gb18030", True, True) in seen and ("zh-CN", "ascii", True, False) in seen
     assert ("en", "gb18030", False, False) in seen and any(b"\xbb\xfd" in bytes.fromhex(v["bytes_hex"])
                                                        for v in vectors)
+    cardless = set((v["lang"], v["charset"]) for v in vectors
+                   if v["status"].get("cust") == "" and v["status"].get("lic") not in (None, "OK"))
+    assert ("en", "gb18030") in cardless and ("zh-CN", "gb18030") in cardless and ("zh-CN", "ascii") in cardless
 
 
 def test_status_cache_is_bounded_and_evicts_oldest():

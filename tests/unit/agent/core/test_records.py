@@ -81,3 +81,70 @@ def test_last_swipe_keeps_only_tok_bin_last4_within_ttl_until_consumed():
     assert last.peek(1000) is not None
     last.consume()
     assert last.peek(1001) is None
+
+
+ACQ = {"inst": "48021000", "lic": "Z2000133000019", "mid": "102100058120001", "tid": "10000001",
+       "settle": "Z2000133000019"}
+
+
+def test_sale_acq_goes_into_the_body_after_the_card_with_sorted_keys():
+    body = records.tx("T1", 7, 5, {"op": "sale", "ref": "R1", "amount": 1, "acq": ACQ}, "CNY", CARD)
+    assert body.endswith(b'"last4":"1234","acq":{"inst":"48021000","lic":"Z2000133000019",'
+                         b'"mid":"102100058120001","settle":"Z2000133000019","tid":"10000001"}}')
+    assert envelope.validate(frame.loads(body), "T1")["acq"] == ACQ
+
+
+def test_acq_content_is_the_servers_to_judge_not_the_terminals():
+    # Ill-formed codes are still stored and sent: the server's verdict is MALFORMED, the sale goes on.
+    odd = {"inst": "", "lic": "not a licence", "mid": "x" * 40, "tid": "收单"}
+    assert json.loads(records.tx("T1", 1, 1, {"op": "sale", "ref": "R", "amount": 1, "acq": odd}))["acq"] == odd
+    assert json.loads(records.tx("T1", 1, 1, {"op": "sale", "ref": "R", "amount": 1, "acq": {}}))["acq"] == {}
+
+
+def test_refund_acq_follows_orig():
+    req = {"op": "refund", "ref": "R2", "amount": 1, "orig": "R1", "acq": {"mid": "M"}}
+    assert list(json.loads(records.tx("T1", 1, 1, req)))[-2:] == ["orig", "acq"]
+
+
+@pytest.mark.parametrize("acq, message", [
+    ("Z2000133000019", "acq: must be an object with string fields among inst, lic, mid, tid, settle"),
+    ([ACQ], "acq: must be an object"),
+    ({"mid": "M", "bank": "B"}, "acq.bank: unknown field (expected inst, lic, mid, tid or settle)"),
+    ({"MID": "M"}, "acq.MID: unknown field"),
+    ({"tid": 10000001}, "acq.tid: must be a string of at most 40 characters without control characters"),
+    ({"inst": None}, "acq.inst: must be a string"),
+    ({"settle": "x" * 41}, "acq.settle: must be a string of at most 40"),
+    ({"lic": "Z20001330\n00019"}, "acq.lic: must be a string of at most 40 characters without control"),
+    ({"mid": {"id": "M"}}, "acq.mid: must be a string"),
+])
+def test_bad_acq_shapes_are_refused_naming_the_key(acq, message):
+    assert bad({"op": "sale", "ref": "R1", "amount": 1, "acq": acq}).startswith(message)
+    with pytest.raises(ProtocolError) as e:  # the same check for a terminal default
+        records.check_tx({"op": "sale", "ref": "R1", "amount": 1}, "CNY", acq)
+    assert e.value.detail.startswith(message)
+
+
+def test_pos_acq_null_is_refused_not_taken_as_the_default():
+    assert bad({"op": "sale", "ref": "R1", "amount": 1, "acq": None}).startswith("acq: must be an object")
+
+
+def test_terminal_default_acq_is_used_for_a_sale_without_one():
+    default = {"mid": "102100058120001", "tid": "10000001"}
+    sale = json.loads(records.tx("T1", 1, 1, {"op": "sale", "ref": "R", "amount": 1}, "CNY", None, default))
+    assert sale["acq"] == default
+    # The POS's own acq wins over the default, whole (no merging of keys).
+    own = {"lic": "Z2000133000019"}
+    sale = json.loads(records.tx("T1", 2, 1, {"op": "sale", "ref": "R", "amount": 1, "acq": own}, "CNY", None, default))
+    assert sale["acq"] == own
+    # Refunds and voids are not judged: the default is not added to them.
+    refund = json.loads(records.tx("T1", 3, 1, {"op": "refund", "ref": "R2", "amount": 1, "orig": "R"},
+                                   "CNY", None, default))
+    assert "acq" not in refund
+    assert "acq" not in json.loads(records.tx("T1", 4, 1, {"op": "sale", "ref": "R", "amount": 1}))
+
+
+def test_check_acq_returns_a_copy():
+    src = dict(ACQ)
+    got = records.check_acq(src)
+    src["mid"] = "changed"
+    assert got == ACQ

@@ -27,6 +27,7 @@ def test_minimal_config_gets_spine_defaults(tmp_path):
     assert cfg["pos"] == {"host": "127.0.0.1", "port": 9100}
     assert (cfg["window"], cfg["ack_timeout_s"], cfg["heartbeat_s"], cfg["swipe_ttl_s"]) == (32, 10, 30, 120)
     assert cfg["reader"] is None and cfg["display"] is None and cfg["currency"] == "CNY"
+    assert cfg["acq"] is None
 
 
 def test_full_config_from_the_test_kit_loads(tmp_path):
@@ -53,6 +54,9 @@ def test_full_config_from_the_test_kit_loads(tmp_path):
     (lambda c: c.update(currency="yuan"), "currency: must be an ISO 4217 code"),
     (lambda c: c.update(window=0), "window: must be an integer from 1"),
     (lambda c: c.update(drop_dir=""), "drop_dir: must be null or a folder path"),
+    (lambda c: c.update(acq="Z2000133000019"), "acq: must be an object with string fields among inst, lic"),
+    (lambda c: c.update(acq={"mid": "M", "merchant": "X"}), "acq.merchant: unknown field"),
+    (lambda c: c.update(acq={"tid": 10000001}), "acq.tid: must be a string of at most 40 characters"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path, change, key):
     raw = minimal()
@@ -81,3 +85,9 @@ def test_unknown_keys_are_ignored_for_newer_servers(tmp_path, caplog):
     cfg = config.load(write(tmp_path, raw))
     assert "later_feature" not in cfg
     assert "later_feature" in caplog.text
+
+
+def test_terminal_default_acq_is_loaded(tmp_path):
+    raw = minimal()
+    raw["acq"] = {"inst": "48021000", "mid": "102100058120001", "tid": "10000001"}
+    assert config.load(write(tmp_path, raw))["acq"] == raw["acq"]

@@ -121,6 +121,29 @@ def test_offline_swipe_shows_offline_then_cached_status(agent):
     pty.read_until(core_display.show(status, "en", "ascii", offline=True))
 
 
+def test_pos_acq_or_the_terminal_default_is_stored_with_the_sale(agent):
+    default = {"mid": "102100058120001", "tid": "10000001"}
+    runner, pos, _, cfg = agent(acq=default)
+    own = {"lic": "Z2000133000019", "settle": "Z2000133000019"}
+    assert pos.call(op="sale", ref="R1", amount=100, acq=own)["stored"] is True
+    assert pos.call(op="sale", ref="R2", amount=100)["stored"] is True
+    assert pos.call(op="sale", ref="R3", amount=100, acq={"mid": 5}) == {
+        "ok": False, "error": "bad_field",
+        "message": "acq.mid: must be a string of at most 40 characters without control characters"}
+    assert [(b["ref"], b["acq"]) for b in stored_bodies(cfg)] == [("R1", own), ("R2", default)]
+
+
+def test_cardless_sale_warning_reaches_the_display_and_the_pos(agent):
+    runner, pos, pty, _ = agent()
+    assert pos.call(op="sale", ref="R1", amount=100)["seq"] == 1
+    status = {"v": 1, "dev": "T1", "kind": "status", "for": "seq", "id": 1, "cust": "", "pts": 0,
+              "tier": "basic", "new": False, "lic": "INDIRECT_SETTLEMENT"}
+    runner._on_mqtt("status", status)
+    pty.read_until(core_display.frame_cd5220("ACQUIRER CHECK!", "INDIRECT_SETTLEMENT", "ascii"))
+    assert pos.next_event() == {"event": "status", "for": "seq", "id": 1, "cust": "", "pts": 0,
+                                "tier": "basic", "new": False, "lic": "INDIRECT_SETTLEMENT"}
+
+
 def test_bad_swipe_shows_card_error_and_stores_nothing(agent):
     runner, pos, pty, cfg = agent()
     runner.inject_swipe(b";4111111111111112=29121010000?")  # Luhn fails

@@ -1,7 +1,10 @@
 """The fleet page and its JSON API, through Flask's test client."""
 
+from datetime import datetime
+
 from server.fleet import devices
 from server.ingest.apply import apply_batch
+from server.licences.models import SaleVerdict
 
 
 def test_empty_fleet_page(app):
@@ -44,3 +47,20 @@ def test_api_sales_newest_first_with_limit(app, master, mk):
     for bad in ("0", "-1", "abc", "1001"):
         answer = client.get("/api/sales?limit=" + bad)
         assert answer.status_code == 400 and answer.get_json()["error"] == "bad_limit"
+
+
+def test_fleet_page_shows_each_terminals_acquirer_verdict_and_alarms(app, master):
+    for dev in ("T1", "T2", "T3"):
+        devices.add_device(dev, master)
+    rows = [("T1", 1, "EXPIRED", "licence expired"), ("T1", 2, "EXPIRED", "licence expired"),
+            ("T2", 1, "EXPIRED", "licence expired"), ("T2", 2, "OK", "licensed, direct settlement")]
+    for dev, seq, verdict, reason in rows:
+        SaleVerdict.create(dev=dev, seq=seq, verdict=verdict, reason=reason, sold_at=datetime(2025, 6, 1, seq))
+    html = app.test_client().get("/").get_data(as_text=True)
+    row = {dev: html[html.index("<td>%s</td>" % dev):] for dev in ("T1", "T2", "T3")}
+    assert row["T1"].split("</tr>")[0].count('title="licence expired">EXPIRED</span>') == 1
+    assert '<a href="/licences?dev=T1#alarms">2</a>' in row["T1"].split("</tr>")[0]
+    assert 'title="licensed, direct settlement">OK</span>' in row["T2"].split("</tr>")[0]
+    assert '<a href="/licences?dev=T2#alarms">1</a>' in row["T2"].split("</tr>")[0]
+    assert "no sales yet" in row["T3"].split("</tr>")[0]
+    assert "3 sales with acquirer alarms" in html and 'href="/licences"' in html

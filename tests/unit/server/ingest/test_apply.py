@@ -98,16 +98,20 @@ def test_sale_with_new_card_enrols_a_customer_and_earns_points(app, add, mk):
     assert cust.id.startswith("C") and len(cust.id) == 17 and cust.points == 123 + 1000
     assert Card.get().customer_id == cust.id and Card.get().last4 == "1234"
     first, second = result.statuses
-    assert first == ("T1", "seq", 1, {"cust": cust.id, "pts": 123, "earned": 123, "tier": "basic", "new": True})
-    assert second == ("T1", "seq", 2, {"cust": cust.id, "pts": 1123, "earned": 1000, "tier": "silver", "new": False})
+    assert first == ("T1", "seq", 1, {"cust": cust.id, "pts": 123, "earned": 123, "tier": "basic", "new": True,
+                                       "lic": "MALFORMED"})
+    assert second == ("T1", "seq", 2, {"cust": cust.id, "pts": 1123, "earned": 1000, "tier": "silver", "new": False,
+                                       "lic": "MALFORMED"})
     assert Record.get(Record.seq == 2).customer_id == cust.id
     assert ledger_matches_balances()
 
 
-def test_sale_without_card_has_no_status_and_no_points(app, add, mk):
+def test_sale_without_card_earns_no_points_and_its_only_status_is_the_acquirer_warning(app, add, mk):
     add("T1")
-    result = apply_batch([mk.record("T1", mk.sale(1))])
-    assert result.statuses == [] and Customer.select().count() == 0
+    result = apply_batch([mk.record("T1", mk.sale(1))])  # no acq, no merchant: MALFORMED
+    assert result.statuses == [("T1", "seq", 1, {"cust": "", "pts": 0, "tier": "basic", "new": False,
+                                                 "lic": "MALFORMED"})]
+    assert Customer.select().count() == 0
 
 
 def test_refund_reverses_points_of_its_amount_from_the_original_customer(app, add, mk):

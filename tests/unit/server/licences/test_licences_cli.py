@@ -16,20 +16,6 @@ BAD_CSV = ("licence,institution,codes,business_type,scope,provinces,issued,expir
            "Z10000,乙支付有限公司,10000002,银行卡收单,provinces,广东,2020-02-30,2025-01-09,valid,\n")
 
 
-@pytest.fixture
-def cli(tmp_path):
-    """cli(*args) runs possync-server with a config file in tmp_path; returns CompletedProcess."""
-    config = tmp_path / "server.json"
-    config.write_text(json.dumps({"DATABASE_URL": "sqlite:///" + str(tmp_path / "p.db"),
-                                  "SECRET_KEY_FILE": str(tmp_path / "master.key")}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSSYNC_")}
-
-    def run(*args):
-        return subprocess.run([EXE] + list(args) + ["--config", str(config)], capture_output=True, text=True,
-                              cwd=str(tmp_path), env=env, timeout=60)
-    return run
-
-
 def test_help_has_examples():
     for action in ("import", "export", "check"):
         out = subprocess.run([EXE, "licences", action, "--help"], capture_output=True, text=True).stdout
