@@ -223,7 +223,7 @@ def phases(run, args, k):
         stored.update(out["stored"])
         f["latencies"] += out["latencies"]
         f["lags"] += out["lags"]
-    f["lost"], f["dup"], f["phantom"], f["applied_total"] = check_db(db_path, stored)
+    f["lost"], f["dup"], f["phantom"], f["applied_total"], f["unjudged"], f["not_ok"] = check_db(db_path, stored)
     f["facts"] = {name: sum(o[name] for o in outs)
                   for name in ("dropped_down", "render_errors", "reconnects", "unanswered")}
     f["facts"]["pending"] = sum(d for last, d in stored.values())
@@ -250,6 +250,7 @@ def report(f):
         ["terminal outbox append+fsync mean ms", f["append_ms"]],
         ["records stored / applied", "%d / %d" % (f["stored_total"], f["applied_total"])],
         ["lost", f["lost"]], ["dup", f["dup"]],
+        ["sales without exactly one verdict / verdicts not OK", "%d / %d" % (f["unjudged"], f["not_ok"])],
     ]))
     print()
     rows = [[label] + [cpu[g] for g in ("server", "broker", "terminals")]
@@ -263,14 +264,17 @@ def report(f):
         notes.append("drain did not finish: lost counts the %d records still in outboxes" % f["facts"]["pending"])
     if notes:
         print("notes: " + ", ".join(notes))
-    if f["lost"] or f["dup"]:
-        print("FAILED: %d lost, %d applied more than once" % (f["lost"], f["dup"]))
+    failed = f["lost"] or f["dup"] or f["unjudged"]
+    if failed:
+        print("FAILED: %d lost, %d applied more than once, %d sales without exactly one verdict"
+              % (f["lost"], f["dup"], f["unjudged"]))
     print(result_line("ingest", [
         ("terminals", n), ("rate", f["rate"]), ("seconds", f["seconds"]), ("baseline_per_s", f["base"]),
         ("publishers", pubs), ("applied_per_s", f["applied_rate"]), ("ratio", ratio), ("p50_ms", p50),
         ("p99_ms", p99), ("max_ms", pmax), ("swipes", len(f["latencies"])),
-        ("unanswered", f["facts"]["unanswered"]), ("lost", f["lost"]), ("dup", f["dup"])]))
-    return 1 if f["lost"] or f["dup"] else 0
+        ("unanswered", f["facts"]["unanswered"]), ("lost", f["lost"]), ("dup", f["dup"]),
+        ("unjudged", f["unjudged"])]))
+    return 1 if failed else 0
 
 
 def main(args):

@@ -27,7 +27,8 @@ def setup_server(run, n, broker):
     """
     from server import create_app, keys
     from server.db import db
-    from server.fleet import devices
+    from server.demo import ACQUIRERS, seed
+    from server.fleet import devices, merchants
 
     sdir = os.path.join(run.tmp, "server")
     os.makedirs(sdir)
@@ -46,11 +47,15 @@ def setup_server(run, n, broker):
     master = keys.master_key(settings["SECRET_KEY_FILE"], environ={})
     token_key = keys.load_key_file(os.path.join(sdir, "token.key"))
     paths, users = [], []
+    seed(app)  # sales are judged against the sample registry, by a licensed acquirer at home: OK
+    merchant, acq = ACQUIRERS[0]
     with app.app_context():
         for i in range(1, n + 1):
             dev = "T%04d" % i
             _, key, password = devices.add_device(dev, master)
+            merchants.set_merchant(dev, merchant)
             agent = devices.agent_config(dev, key, token_key, password, "127.0.0.1", broker.port)
+            agent["acq"] = dict(acq, mid="898440153%06d" % i, tid="B%07d" % i)
             agent["outbox"]["path"] = os.path.join(run.tmp, "terminals", dev, "outbox.log")
             path = os.path.join(run.tmp, "agents", dev + ".json")
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -110,9 +115,11 @@ def rejects(url):
 
 
 def check_db(db_path, stored):
-    """(lost, dup, phantom): told-stored seqs missing from the Record table, (dev, seq)
-    applied more than once (records or ledger entries), applied seqs never stored."""
+    """(lost, dup, phantom, applied, unjudged, not_ok): told-stored seqs missing from the Record
+    table, (dev, seq) applied more than once (records or ledger entries), applied seqs never
+    stored, records applied, sales without exactly one acquirer verdict, verdicts other than OK."""
     from server.ingest.models import Record
+    from server.licences.models import SaleVerdict
     from server.loyalty.models import PointsEntry
 
     con = sqlite3.connect(db_path)
@@ -126,8 +133,12 @@ def check_db(db_path, stored):
         for (n,) in con.execute("SELECT COUNT(*) FROM %s WHERE seq IS NOT NULL GROUP BY dev, seq HAVING COUNT(*) > 1"
                                 % PointsEntry._meta.table_name):
             dup += n - 1
+        (unjudged,), = con.execute(
+            "SELECT COUNT(*) FROM %s AS r WHERE r.kind = 'sale' AND (SELECT COUNT(*) FROM %s AS v"
+            " WHERE v.dev = r.dev AND v.seq = r.seq) != 1" % (Record._meta.table_name, SaleVerdict._meta.table_name))
+        (not_ok,), = con.execute("SELECT COUNT(*) FROM %s WHERE verdict != 'OK'" % SaleVerdict._meta.table_name)
     finally:
         con.close()
     lost = sum(1 for dev, (last, depth) in stored.items() for s in range(1, last + 1) if s not in applied[dev])
     phantom = sum(1 for dev, seqs in applied.items() for s in seqs if dev not in stored or s > stored[dev][0])
-    return lost, dup, phantom, sum(len(s) for s in applied.values())
+    return lost, dup, phantom, sum(len(s) for s in applied.values()), unjudged, not_ok

@@ -111,7 +111,7 @@ class Terminal:
             amount = self.rnd.randint(100, 50000)
             try:
                 seq, _ = self.outbox.append(lambda s: records.tx(self.dev, s, now, {
-                    "op": "sale", "ref": "B-%s-%d" % (self.dev, s), "amount": amount, "cur": "CNY"}, "CNY", card))
+                    "op": "sale", "ref": "B-%s-%d" % (self.dev, s), "amount": amount, "cur": "CNY"}, "CNY", card, self.cfg["acq"]))
             except OutboxError:
                 break
             self.tok_of[seq] = card["tok"]

@@ -61,11 +61,35 @@ def models():
 
 
 def create_tables():
-    """Create the tables and indexes that are missing (safe to repeat)."""
+    """Create the tables, columns and indexes that are missing (safe to repeat).
+
+    A database made by an older release gets the columns added since (each new column is
+    nullable or has a default, so existing rows stay valid); nothing is ever dropped.
+    """
     was_closed = db.is_closed()
+    _add_missing_columns(models())
     db.create_tables(models(), safe=True)
     if was_closed:
         db.close()
+
+
+def _add_missing_columns(all_models):
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    migrator = SchemaMigrator.from_database(db.obj)
+    tables = set(db.get_tables())
+    steps = []
+    for model in all_models:
+        table = model._meta.table_name
+        if table not in tables:
+            continue
+        have = {c.name for c in db.get_columns(table)}
+        for field in model._meta.sorted_fields:
+            if field.column_name not in have:
+                steps.append(migrator.add_column(table, field.column_name, field))
+    if steps:
+        with db.atomic():
+            migrate(*steps)
 
 
 def bulk_insert(model, fields, rows):

@@ -84,13 +84,24 @@ def judge_sales(sales, now=None):
     now = now or utcnow()
     reg = current_registry()
     where = merchants_of(dev for dev, seq, ts, acq in sales)
-    rows, out = [], {}
+    rows, out, seen = [], {}, {}
     for dev, seq, ts, acq in sales:
         merchant, province = where.get(dev, (None, None))
         sold_at = sale_time(ts)
-        result, reason = judge_one(acq, province, sold_at, reg)
+        fields = acq_fields(acq)
+        # A terminal's acquirer rarely changes: sales alike in all the verdict looks at
+        # (acquirer, province, Shanghai day) are judged once per batch. Only metadata that
+        # the stored fields hold exactly is memoised, so every reason stays the sale's own.
+        exact = isinstance(acq, dict) and len(acq) == sum(f is not None for f in fields)
+        key = (fields, province, verdict.china_date(sold_at)) if exact and sold_at else None
+        found = seen.get(key) if key else None
+        if found is None:
+            found = judge_one(acq, province, sold_at, reg)
+            if key:
+                seen[key] = found
+        result, reason = found
         out[(dev, seq)] = result
-        rows.append((dev, seq, merchant, province, sold_at) + acq_fields(acq)
+        rows.append((dev, seq, merchant, province, sold_at) + fields
                     + (result, reason, reg.version, now))
     bulk_insert(SaleVerdict, VERDICT_FIELDS, rows)
     return out

@@ -69,7 +69,7 @@ class SaleVerdict(BaseModel):
 
     dev = CharField(max_length=32)
     seq = BigIntegerField()
-    merchant = CharField(max_length=32, null=True, index=True)
+    merchant = CharField(max_length=32, null=True)
     province = CharField(max_length=20, null=True)
     sold_at = DateTimeField(null=True)
     inst = CharField(max_length=40, null=True)
@@ -86,7 +86,6 @@ class SaleVerdict(BaseModel):
         indexes = (
             (("dev", "seq"), True),
             (("verdict", "dev"), False),
-            (("registry",), False),
         )
 
 

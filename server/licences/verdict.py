@@ -33,7 +33,7 @@ def judge(acq, merchant_province, sale_time_utc, registry):
     problem = _malformed(acq, merchant_province, sale_time_utc)
     if problem:
         return "MALFORMED", problem
-    day = _china_date(sale_time_utc)
+    day = china_date(sale_time_utc)
     province = vocab.province(merchant_province)
     licence, problem = _acquirer(acq, registry)
     if problem:
@@ -116,7 +116,8 @@ def _resolve(party, registry):
     return registry.by_code.get(party)
 
 
-def _china_date(when):
+def china_date(when):
+    """The calendar date in Asia/Shanghai of a datetime (naive = UTC) or Unix seconds."""
     if not isinstance(when, datetime):
         when = datetime.fromtimestamp(when, timezone.utc)
     elif when.tzinfo is None:
