@@ -67,29 +67,36 @@ def create_tables():
     nullable or has a default, so existing rows stay valid); nothing is ever dropped.
     """
     was_closed = db.is_closed()
-    _add_missing_columns(models())
+    existing = set(db.get_tables())
+    # New tables first (a new column may refer to one), then new columns of older tables,
+    # then every index (IF NOT EXISTS): SQLite would index a missing column as a string.
+    db.create_tables([m for m in models() if m._meta.table_name not in existing], safe=True)
+    _add_missing_columns([m for m in models() if m._meta.table_name in existing])
     db.create_tables(models(), safe=True)
     if was_closed:
         db.close()
 
 
-def _add_missing_columns(all_models):
+def _add_missing_columns(older):
+    from peewee import DatabaseError
     from playhouse.migrate import SchemaMigrator, migrate
 
+    def missing():
+        out = []
+        for model in older:
+            have = {c.name for c in db.get_columns(model._meta.table_name)}
+            out += [(model, f) for f in model._meta.sorted_fields if f.column_name not in have]
+        return out
+    todo = missing()
+    if not todo:
+        return
     migrator = SchemaMigrator.from_database(db.obj)
-    tables = set(db.get_tables())
-    steps = []
-    for model in all_models:
-        table = model._meta.table_name
-        if table not in tables:
-            continue
-        have = {c.name for c in db.get_columns(table)}
-        for field in model._meta.sorted_fields:
-            if field.column_name not in have:
-                steps.append(migrator.add_column(table, field.column_name, field))
-    if steps:
+    try:
         with db.atomic():
-            migrate(*steps)
+            migrate(*[migrator.add_column(model._meta.table_name, field.column_name, field) for model, field in todo])
+    except DatabaseError:
+        if missing():  # not another process starting at the same moment: a real failure
+            raise
 
 
 def bulk_insert(model, fields, rows):

@@ -151,8 +151,8 @@ def alarms_csv(rows, tz):
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        cells = dict(row, first_seen=local(row["first_seen"], tz).isoformat(),
-                     last_seen=local(row["last_seen"], tz).isoformat())
+        first, last = local(row["first_seen"], tz), local(row["last_seen"], tz)
+        cells = dict(row, first_seen=first and first.isoformat(), last_seen=last and last.isoformat())
         writer.writerow([_cell(cells[name]) for name in CSV_COLUMNS])
     return out.getvalue()
 

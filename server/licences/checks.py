@@ -17,7 +17,7 @@ from server.licences.models import RegistryVersion, SaleVerdict
 CHUNK = 200
 ACQ_FIELDS = ("inst", "lic", "mid", "tid", "settle")
 VERDICT_FIELDS = ("dev", "seq", "merchant", "province", "sold_at") + ACQ_FIELDS + (
-    "verdict", "reason", "registry", "judged_at")
+    "acq_whole", "verdict", "reason", "registry", "judged_at")
 
 _lock = threading.Lock()
 _cached = {"key": None, "registry": None}
@@ -49,18 +49,24 @@ def merchants_of(devs):
 
 
 def acq_fields(acq):
-    """The acquirer fields worth storing: each a string of at most 40 characters, else None."""
+    """``(fields, whole)``: the acquirer fields worth storing (each a string of at most 40
+    characters, else None), and whether they hold everything the verdict looks at."""
     if not isinstance(acq, dict):
-        return (None,) * len(ACQ_FIELDS)
-    return tuple(v if isinstance(v, str) and len(v) <= 40 else None for v in (acq.get(k) for k in ACQ_FIELDS))
+        return (None,) * len(ACQ_FIELDS), acq is None
+    sent = [acq.get(k) for k in ACQ_FIELDS]
+    fields = tuple(v if isinstance(v, str) and len(v) <= 40 else None for v in sent)
+    return fields, all(v is None or f is not None for v, f in zip(sent, fields))
 
 
 def sale_time(ts):
-    """The UTC time (naive) of a terminal timestamp, or None when no calendar holds it."""
+    """The UTC time (naive) of a terminal timestamp, or None when no calendar holds it
+    (in UTC or in Shanghai, where the sale is judged)."""
     try:
-        return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None)
+        when = datetime.fromtimestamp(ts, timezone.utc)
+        verdict.china_date(when)
     except (OverflowError, OSError, ValueError):
         return None
+    return when.replace(tzinfo=None)
 
 
 def judge_one(acq, province, sold_at, reg):
@@ -88,12 +94,10 @@ def judge_sales(sales, now=None):
     for dev, seq, ts, acq in sales:
         merchant, province = where.get(dev, (None, None))
         sold_at = sale_time(ts)
-        fields = acq_fields(acq)
+        fields, whole = acq_fields(acq)
         # A terminal's acquirer rarely changes: sales alike in all the verdict looks at
-        # (acquirer, province, Shanghai day) are judged once per batch. Only metadata that
-        # the stored fields hold exactly is memoised, so every reason stays the sale's own.
-        exact = isinstance(acq, dict) and len(acq) == sum(f is not None for f in fields)
-        key = (fields, province, verdict.china_date(sold_at)) if exact and sold_at else None
+        # (acquirer, province, Shanghai day) are judged once per batch.
+        key = (fields, acq is None, province, verdict.china_date(sold_at)) if whole and sold_at else None
         found = seen.get(key) if key else None
         if found is None:
             found = judge_one(acq, province, sold_at, reg)
@@ -102,6 +106,6 @@ def judge_sales(sales, now=None):
         result, reason = found
         out[(dev, seq)] = result
         rows.append((dev, seq, merchant, province, sold_at) + fields
-                    + (result, reason, reg.version, now))
+                    + (whole, result, reason, reg.version, now))
     bulk_insert(SaleVerdict, VERDICT_FIELDS, rows)
     return out

@@ -48,7 +48,8 @@ def argparse_licences(sub, parent):
         "reverify", parents=[parent], help="judge stored sales again against the registry in force",
         description="Judge every stored sale whose verdict came from an older registry (or none) again, at the "
                     "sale's own time, against the registry in force, and list the verdicts that changed. It "
-                    "commits as it goes: an interrupted run continues where it stopped when run again.",
+                    "commits as it goes: an interrupted run continues where it stopped when run again "
+                    "(with --all it starts over).",
         epilog="examples:\n  possync-server licences reverify\n  possync-server licences reverify --all --show 100\n"
                "  possync-server licences reverify --json > changes.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)

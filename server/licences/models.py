@@ -4,7 +4,7 @@ An import replaces the rows of the first four tables and appends a RegistryVersi
 transaction (server.licences.registry), so the tables always hold exactly one registry.
 """
 
-from peewee import BigIntegerField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField
+from peewee import BigIntegerField, BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from server.db import BaseModel, utcnow
 
@@ -61,8 +61,7 @@ class SaleVerdict(BaseModel):
     """The acquirer verdict of one applied sale, keyed like its record by (dev, seq).
 
     Written by ingest in the transaction that stores the sale; the acquirer metadata as the
-    terminal sent it (each field kept only when it is a string of at most 40 characters)
-    lets a re-verification judge the sale again against a newer registry.
+    terminal sent it lets a re-verification judge the sale again against a newer registry.
     ``registry`` is the RegistryVersion number used (None: no registry imported yet);
     ``sold_at`` is None when the terminal's clock gave a time outside any calendar.
     """
@@ -77,6 +76,9 @@ class SaleVerdict(BaseModel):
     mid = CharField(max_length=40, null=True)
     tid = CharField(max_length=40, null=True)
     settle = CharField(max_length=40, null=True)
+    # False when a field was sent that the columns above cannot hold (not a string, too
+    # long): the sale is MALFORMED for good and is not judged again from the columns.
+    acq_whole = BooleanField(default=True)
     verdict = CharField(max_length=20)
     reason = TextField()
     registry = IntegerField(null=True)

@@ -74,9 +74,12 @@ def _judge_again(v, where, reg, now):
     """Judge one stored verdict again and save it; the VerdictChange when its verdict changed."""
     if v.province is None:
         v.merchant, v.province = where.get(v.dev, (None, None))
-    fields = [getattr(v, name) for name in ACQ_FIELDS]
-    acq = None if all(f is None for f in fields) else {k: f for k, f in zip(ACQ_FIELDS, fields) if f is not None}
-    result, reason = judge_one(acq, v.province, v.sold_at, reg)
+    if v.acq_whole:
+        fields = [getattr(v, name) for name in ACQ_FIELDS]
+        acq = None if all(f is None for f in fields) else {k: f for k, f in zip(ACQ_FIELDS, fields) if f is not None}
+        result, reason = judge_one(acq, v.province, v.sold_at, reg)
+    else:
+        result, reason = v.verdict, v.reason
     change = None
     if result != v.verdict:
         change = VerdictChange.create(sale=v, old=v.verdict, old_reason=v.reason, old_registry=v.registry,

@@ -177,3 +177,13 @@ def test_zone_falls_back_to_shanghai():
     assert alarms.zone(None) == alarms.zone("Not/AZone") == ZoneInfo("Asia/Shanghai")
     assert alarms.local(datetime(2025, 1, 1, 20, 0), ZoneInfo("Asia/Shanghai")).isoformat() == "2025-01-02T04:00:00+08:00"
     assert alarms.local(None, ZoneInfo("UTC")) is None
+
+
+def test_a_group_of_sales_without_a_calendar_time_exports_with_empty_times(shop):
+    from server.licences.models import SaleVerdict
+
+    shop("GD1", "T1")
+    SaleVerdict.create(dev="T1", seq=1, merchant="GD1", sold_at=None, verdict="MALFORMED",
+                       reason="the terminal's clock gave a sale time outside any calendar")
+    (row,) = list(csv.DictReader(io.StringIO(alarms.alarms_csv(alarms.alarms(), ZoneInfo("UTC")))))
+    assert (row["verdict"], row["first_seen"], row["last_seen"], row["count"]) == ("MALFORMED", "", "", "1")

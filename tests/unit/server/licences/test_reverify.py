@@ -85,6 +85,17 @@ def test_everything_judges_again_after_a_terminal_gets_its_merchant(app, add, mk
     assert SaleVerdict.get(SaleVerdict.seq == 1).province == "广东省"
 
 
+def test_metadata_the_columns_cannot_hold_stays_malformed(gd_shop, mk):
+    when = ts("2025-06-01 10:00")
+    too_long = acq(lic="Z" + "1" * 40)  # otherwise a good acquirer
+    as_number = dict(acq(), inst=48992440)
+    apply_batch([mk.record("T1", mk.sale(1, ts=when, acq=too_long)), mk.record("T1", mk.sale(2, ts=when, acq=as_number))])
+    before = [(v.verdict, v.reason, v.acq_whole) for v in SaleVerdict.select().order_by(SaleVerdict.seq)]
+    assert [(verdict, whole) for verdict, reason, whole in before] == [("MALFORMED", False), ("MALFORMED", False)]
+    assert reverify(everything=True).changed == []
+    assert [(v.verdict, v.reason, v.acq_whole) for v in SaleVerdict.select().order_by(SaleVerdict.seq)] == before
+
+
 def test_reverify_without_a_registry_says_to_import_one(app):
     with pytest.raises(ReverifyError, match="licences import FILE"):
         reverify()
