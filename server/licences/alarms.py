@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from peewee import JOIN, fn
 
-from server.fleet.models import Device, Merchant
+from server.fleet.models import Device, Merchant, iso
 from server.licences.models import SaleVerdict, VerdictChange
 from server.licences.verdict import VERDICTS
 
@@ -174,6 +174,16 @@ def changes(registry=None, limit=100):
     if registry is not None:
         query = query.where(VerdictChange.registry == registry)
     return [change_row(c) for c in query]
+
+
+def change_json(row, tz=None):
+    """A changes() row ready for JSON: times as ISO UTC with a Z, plus ``sold_at_local`` in
+    zone ``tz`` when one is given."""
+    out = dict(row, sold_at=iso(row["sold_at"]), changed_at=iso(row["changed_at"]))
+    if tz is not None:
+        when = local(row["sold_at"], tz)
+        out["sold_at_local"] = when.isoformat() if when else None
+    return out
 
 
 def change_row(c):

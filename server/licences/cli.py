@@ -206,7 +206,6 @@ def _reverify(args):
 
 
 def _reverify_in_app(cmd, everything, show, as_json):
-    from server.fleet.models import iso
     from server.licences import alarms, reverify
 
     try:
@@ -218,10 +217,7 @@ def _reverify_in_app(cmd, everything, show, as_json):
     changes = []
     for change in outcome.changed:
         row = alarms.change_row(change)
-        when = alarms.local(row["sold_at"], zones.get(row["merchant"], alarms.zone(None)))
-        row.update(sold_at=iso(row["sold_at"]), changed_at=iso(row["changed_at"]),
-                   sold_at_local=when.isoformat() if when else None)
-        changes.append(row)
+        changes.append(alarms.change_json(row, zones.get(row["merchant"], alarms.zone(None))))
     if as_json:
         print(json.dumps({"registry_version": outcome.registry, "checked": outcome.checked,
                           "changed": len(changes), "changes": changes}, ensure_ascii=False))

@@ -83,9 +83,7 @@ def api_reverify():
         outcome = reverify.reverify(everything=request.args.get("all") in ("1", "true", "yes"))
     except reverify.ReverifyError as exc:
         return jsonify(error="no_registry", message=str(exc)), 409
-    rows = [alarms.change_row(c) for c in outcome.changed[:int(show)]]
-    for row in rows:
-        row["sold_at"], row["changed_at"] = iso(row["sold_at"]), iso(row["changed_at"])
+    rows = [alarms.change_json(alarms.change_row(c)) for c in outcome.changed[:int(show)]]
     return jsonify(registry_version=outcome.registry, checked=outcome.checked, changed=len(outcome.changed),
                    moves=[{"old": old, "new": new, "count": n} for (old, new), n in sorted(outcome.moves.items())],
                    changes=rows)
@@ -241,6 +239,4 @@ def api_changes():
     if not _NUMBER_RE.match(limit) or not 0 < int(limit) <= MAX_CHANGES:
         return _bad(FilterError("limit", "limit must be a whole number from 1 to %d" % MAX_CHANGES))
     rows = alarms.changes(int(a["registry"]) if a.get("registry") else None, int(limit))
-    for row in rows:
-        row["sold_at"], row["changed_at"] = iso(row["sold_at"]), iso(row["changed_at"])
-    return jsonify(changes=rows)
+    return jsonify(changes=[alarms.change_json(row) for row in rows])
