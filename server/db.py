@@ -51,13 +51,17 @@ def init(url, synchronous="normal"):
 
 
 def models():
-    """Every model of the server, in creation order."""
-    from server.fleet.models import Device, Merchant
-    from server.ingest.models import Record
-    from server.licences.models import MODELS as LICENCE_MODELS
-    from server.loyalty.models import Card, Customer, PointsEntry
+    """Every model of the main database, in creation order (each room lists its own in ``MODELS``)."""
+    from server.campaigns import models as campaigns
+    from server.customers import models as customers
+    from server.fleet import models as fleet
+    from server.ingest import models as ingest
+    from server.licences import models as licences
+    from server.loyalty import models as loyalty
+    from server.wallet import models as wallet
 
-    return [Merchant, Device, Customer, Card, PointsEntry, Record] + LICENCE_MODELS
+    return (fleet.MODELS + loyalty.MODELS + ingest.MODELS + licences.MODELS + customers.MODELS + wallet.MODELS
+            + campaigns.MODELS)
 
 
 def create_tables():
@@ -72,6 +76,7 @@ def create_tables():
     # then every index (IF NOT EXISTS): SQLite would index a missing column as a string.
     db.create_tables([m for m in models() if m._meta.table_name not in existing], safe=True)
     _add_missing_columns([m for m in models() if m._meta.table_name in existing])
+    _drop_changed_indexes([m for m in models() if m._meta.table_name in existing])
     db.create_tables(models(), safe=True)
     if was_closed:
         db.close()
@@ -97,6 +102,16 @@ def _add_missing_columns(older):
     except DatabaseError:
         if missing():  # not another process starting at the same moment: a real failure
             raise
+
+
+def _drop_changed_indexes(older):
+    """Drop indexes whose uniqueness a newer release changed; create_tables makes them anew."""
+    for model in older:
+        have = {i.name: i.unique for i in db.get_indexes(model._meta.table_name)}
+        for index in model._meta.fields_to_index():
+            name = index._name
+            if name in have and have[name] != index._unique:
+                db.execute_sql('DROP INDEX IF EXISTS "%s"' % name)
 
 
 def bulk_insert(model, fields, rows):

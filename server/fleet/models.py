@@ -68,3 +68,6 @@ def iso(when):
     if when is None:
         return None
     return when.replace(microsecond=0).isoformat() + "Z"
+
+
+MODELS = [Merchant, Device]

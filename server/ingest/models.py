@@ -43,3 +43,6 @@ class Record(BaseModel):
             "ts": self.ts,
             "received_at": iso(self.received_at),
         }
+
+
+MODELS = [Record]

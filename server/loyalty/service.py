@@ -77,7 +77,7 @@ def apply_txs(txs, now=None):
             cust = new_customer_id()
             cards[tok] = cust
             new = True
-            new_customers.append((cust, 0, now))
+            new_customers.append((cust, 0, now, "active", "basic", 0))
             new_cards.append((tok, cust, tx.get("bin", ""), tx.get("last4", ""), now))
         if tx["kind"] == "sale" and cust is not None:
             sold[(tx["dev"], tx.get("ref"))] = cust
@@ -90,7 +90,7 @@ def apply_txs(txs, now=None):
             totals[cust] += delta
             entries.append((cust, tx["dev"], tx["seq"], delta, tx["kind"], now))
         plan.append((tx, cust, delta, new))
-    bulk_insert(Customer, ("id", "points", "created_at"), new_customers)
+    bulk_insert(Customer, ("id", "points", "created_at", "state", "tier", "qual_spend"), new_customers)
     bulk_insert(Card, ("tok", "customer", "bin", "last4", "created_at"), new_cards)
     bulk_insert(PointsEntry, ("customer", "dev", "seq", "delta", "reason", "created_at"), entries)
     if totals:

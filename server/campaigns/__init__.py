@@ -1,0 +1,1 @@
+"""Campaigns: coupons and vouchers, referral rewards, birthday and holiday gifts."""

@@ -1,0 +1,3 @@
+"""Models of this room (none yet)."""
+
+MODELS = []

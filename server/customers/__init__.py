@@ -1,0 +1,1 @@
+"""Customers: identity (cards linked, unlinked, merged), consent, service history, export and erase."""
