@@ -27,6 +27,9 @@ def create_app(config=None):
     from server import db
 
     db.init(app.config["DATABASE_URL"], app.config["SQLITE_SYNCHRONOUS"])
+    from server.vault import db as vault
+
+    vault.init_app(app)
 
     @app.before_request
     def _open_db():

@@ -10,6 +10,7 @@ import threading
 from server.commands import CommandError, app_for, config_parent, settings
 from server.fleet import cli as fleet
 from server.licences import cli as licences
+from server.vault import cli as vault
 
 EPILOG = """examples:
   possync-server demo
@@ -21,13 +22,15 @@ EPILOG = """examples:
   possync-server device list
   possync-server device revoke T1 --mosquitto-passwd /etc/mosquitto/passwd
   possync-server licences import server/licences/sample_registry.json
+  possync-server vault rotate-key
   possync-server run --config /etc/possync/server.json
 
 settings: a JSON file (--config) with keys such as DATABASE_URL, SECRET_KEY_FILE,
 MQTT_HOST, MQTT_PORT, MQTT_USERNAME, MQTT_PASSWORD, MQTT_SHARED, HTTP_HOST, HTTP_PORT;
 each may be overridden by an environment variable POSSYNC_<KEY>, e.g.
 POSSYNC_DATABASE_URL=postgresql://possync@db/possync. POSSYNC_SECRET_KEY (64 hex digits)
-replaces the master key file.
+replaces the master key file. Personal data lives in a separate vault database (VAULT_DATABASE_URL,
+default vault.db beside the instance) under the key ring in VAULT_KEY_FILE, or POSSYNC_VAULT_KEYS="1:hex,2:hex".
 """
 
 
@@ -249,6 +252,7 @@ COMMANDS = {
     "device": (argparse_device, do_device),
     "merchant": (fleet.argparse_merchant, fleet.do_merchant),
     "licences": (licences.argparse_licences, licences.do_licences),
+    "vault": (vault.argparse_vault, vault.do_vault),
 }
 
 

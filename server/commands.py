@@ -31,12 +31,15 @@ def app_for(args, cmd):
     from peewee import ImproperlyConfigured, PeeweeException
 
     from server import create_app
+    from server.vault.crypto import VaultError
 
     config = settings(args, cmd)
     try:
         return create_app(config)
     except (PeeweeException, ImproperlyConfigured) as exc:
         raise CommandError("%s: cannot open the database (%s; check DATABASE_URL)" % (cmd, exc))
+    except VaultError as exc:
+        raise CommandError("%s: %s" % (cmd, exc))
     except OSError as exc:
         raise CommandError("%s: cannot create the instance folder (%s; set INSTANCE_PATH or the paths in --config)"
                            % (cmd, exc))

@@ -9,6 +9,9 @@ DEFAULTS = {
     "DATABASE_URL": None,
     "SQLITE_SYNCHRONOUS": "normal",
     "SECRET_KEY_FILE": None,
+    # The personal-data vault: its own database and AES-GCM key ring (POSSYNC_VAULT_KEYS overrides the file).
+    "VAULT_DATABASE_URL": None,
+    "VAULT_KEY_FILE": None,
     "MQTT_HOST": "127.0.0.1",
     "MQTT_PORT": 1883,
     "MQTT_USERNAME": "server",
