@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from server.campaigns import cli as campaigns
 from server.commands import CommandError, app_for, config_parent, settings
 from server.fleet import cli as fleet
 from server.licences import cli as licences
@@ -253,6 +254,9 @@ COMMANDS = {
     "merchant": (fleet.argparse_merchant, fleet.do_merchant),
     "licences": (licences.argparse_licences, licences.do_licences),
     "vault": (vault.argparse_vault, vault.do_vault),
+    "coupon": (campaigns.argparse_coupon, campaigns.do_coupon),
+    "referral": (campaigns.argparse_referral, campaigns.do_referral),
+    "gifts": (campaigns.argparse_gifts, campaigns.do_gifts),
 }
 
 
