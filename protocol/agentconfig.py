@@ -20,6 +20,13 @@ DEFAULTS = {
     "swipe_ttl_s": 120,
     # Default acquirer metadata ({"inst", "lic", "mid", "tid", "settle"}) for sales whose POS sends none.
     "acq": None,
+    # Stored-value spends without the server: the most not yet reconciled, per card and for the
+    # terminal, in minor units of "currency" (0 allows none).
+    "offline": {"card": 20000, "terminal": 100000},
+    # How long a stored-value spend or a redemption waits for the server's approval.
+    "auth_timeout_ms": 3000,
+    # Hot list: tokens of frozen (reported lost) cards, refused for offline spends.
+    "frozen": [],
 }
 
 

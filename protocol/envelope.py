@@ -8,7 +8,21 @@ from protocol import frame
 from protocol.errors import ProtocolError
 
 VERSION = 1
-TX_KINDS = ("sale", "refund", "void")
+# Kinds stored in the terminal's outbox, sent on up/tx and acked by seq.
+TX_KINDS = ("sale", "refund", "void", "svspend", "svtopup", "svrefund")
+# The stored-value ones among them (each needs the member card's token).
+SV_KINDS = ("svspend", "svtopup", "svrefund")
+# The topic suffix each kind travels on.
+TOPIC_OF = {"sale": "up/tx", "refund": "up/tx", "void": "up/tx", "svspend": "up/tx", "svtopup": "up/tx",
+            "svrefund": "up/tx", "swipe": "up/swipe", "hb": "up/hb", "auth": "up/auth",
+            "ack": "down/ack", "status": "down/status", "authr": "down/auth"}
+AUTH_OPS = ("svspend", "redeem")
+APPROVED = "APPROVED"
+MAX_LINES = 30
+MAX_BODY = frame.MAX_FRAME - frame.MAC_LEN - 1
+
+_HEX = "0123456789abcdef"
+_CODE = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
 # Field checks: name -> (test, what was expected)
 _CHECKS = {
@@ -16,30 +30,48 @@ _CHECKS = {
     "int": (lambda v: type(v) is int and -(1 << 53) < v < 1 << 53, "an integer"),
     "ref": (lambda v: type(v) is str and 0 < len(v) <= 40, "a string of 1-40 characters"),
     "text": (lambda v: type(v) is str and len(v) <= 40, "a string of at most 40 characters"),
-    "tok": (lambda v: type(v) is str and len(v) == 64 and _is(v, "0123456789abcdef"), "64 lowercase hex digits"),
+    "tok": (lambda v: type(v) is str and len(v) == 64 and _is(v, _HEX), "64 lowercase hex digits"),
     "bin": (lambda v: type(v) is str and len(v) == 6 and _is(v, "0123456789"), "6 digits"),
     "last4": (lambda v: type(v) is str and len(v) == 4 and _is(v, "0123456789"), "4 digits"),
     "cur": (lambda v: type(v) is str and len(v) == 3 and _is(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"), "an ISO 4217 code such as CNY"),
     "bool": (lambda v: v is True or v is False, "true or false"),
     "uints": (lambda v: type(v) is list and len(v) <= 1000 and all(type(i) is int and i >= 0 for i in v), "a list of integers >= 0"),
     "obj": (lambda v: type(v) is dict, "a JSON object"),
+    "hex16": (lambda v: type(v) is str and len(v) == 16 and _is(v, _HEX), "16 lowercase hex digits"),
+    "hex32": (lambda v: type(v) is str and len(v) == 32 and _is(v, _HEX), "32 lowercase hex digits"),
+    "code": (lambda v: type(v) is str and 0 < len(v) <= 16 and _is(v, _CODE), "a code of 1-16 characters A-Z 0-9 _"),
+    "authop": (lambda v: v in AUTH_OPS, "svspend or redeem"),
 }
+# The fields of one sale line, in body order.
+LINE_FIELDS = (("sku", "ref"), ("cat", "text"), ("amt", "uint"), ("qty", "uint"))
 
 # kind -> ((field, check, required), ...); v, dev and kind are checked for all kinds.
-_TX = (("seq", "uint", True), ("ts", "uint", True), ("ref", "ref", True), ("amount", "uint", True),
-       ("cur", "cur", True), ("tok", "tok", False), ("bin", "bin", False), ("last4", "last4", False),
-       ("orig", "ref", False), ("acq", "obj", False))
+_HEAD = (("seq", "uint", True), ("ts", "uint", True), ("ref", "ref", True), ("amount", "uint", True),
+         ("cur", "cur", True))
+_CARD = (("tok", "tok", False), ("bin", "bin", False), ("last4", "last4", False))
+_TX = _HEAD + _CARD + (("orig", "ref", False), ("acq", "obj", False))
+_MEMBER = _HEAD + (("tok", "tok", True),) + _CARD[1:]
 KINDS = {
-    "sale": _TX,
+    "sale": _TX + (("redeem", "uint", False), ("auth", "uint", False), ("coupon", "ref", False),
+                   ("lines", "lines", False)),
     "refund": _TX,
     "void": _TX,
+    "svspend": _MEMBER + (("auth", "uint", False), ("tried", "uint", False)),
+    "svtopup": _MEMBER,
+    "svrefund": _MEMBER + (("orig", "ref", True),),
     "swipe": (("sid", "uint", True), ("ts", "uint", True), ("tok", "tok", True), ("bin", "bin", True),
               ("last4", "last4", True)),
     "hb": (("ts", "uint", True), ("ver", "text", True), ("depth", "uint", True), ("oldest", "uint", True),
            ("up", "uint", True), ("full", "bool", True)),
+    "auth": (("aid", "uint", True), ("ts", "uint", True), ("op", "authop", True), ("ref", "ref", True),
+             ("tok", "tok", True), ("bin", "bin", True), ("last4", "last4", True), ("amount", "uint", True),
+             ("cur", "cur", False), ("pin", "hex32", False), ("nonce", "hex16", True)),
     "ack": (("upto", "uint", True), ("also", "uints", True)),
     "status": (("for", "text", True), ("id", "uint", True), ("cust", "text", True), ("pts", "int", True),
-               ("earned", "int", False), ("tier", "text", False), ("new", "bool", False), ("lic", "text", False)),
+               ("earned", "int", False), ("tier", "text", False), ("new", "bool", False), ("lic", "text", False),
+               ("sv", "int", False), ("svcur", "cur", False), ("cpn", "uint", False), ("low", "bool", False)),
+    "authr": (("aid", "uint", True), ("ok", "bool", True), ("code", "code", True), ("bal", "int", True),
+              ("cur", "cur", False)),
 }
 
 
@@ -50,9 +82,59 @@ def _is(s, alphabet):
     return True
 
 
+def lines_error(lines):
+    """Why ``lines`` is not a valid list of sale lines ("[2].amt: must be ..."), or None if it is.
+
+    A line is ``{"sku": 1-40 chars, "cat": 0-40 chars, "amt": line total in minor units, "qty": count}``.
+    """
+    if type(lines) is not list or len(lines) > MAX_LINES:
+        return ": must be a list of at most %d lines" % MAX_LINES
+    for i in range(len(lines)):
+        line = lines[i]
+        where = "[%d]" % i
+        if type(line) is not dict:
+            return where + ": must be an object with sku, cat, amt and qty"
+        for key in sorted(line):  # sorted: the same first error on every interpreter
+            if key not in ("sku", "cat", "amt", "qty"):
+                return where + "." + str(key)[:20] + ": unknown field (expected sku, cat, amt, qty)"
+        for key, check in LINE_FIELDS:
+            if key not in line:
+                return where + "." + key + ": missing"
+            test, expected = _CHECKS[check]
+            if not test(line[key]):
+                return where + "." + key + ": must be " + expected
+    return None
+
+
+def _bad(kind, field, what):
+    return ProtocolError("bad_field", kind + "." + field + ": " + what)
+
+
+def _together(kind, obj):
+    """Rules across fields of one body."""
+    if kind == "sale" and ("redeem" in obj) != ("auth" in obj):
+        if "auth" in obj:
+            raise _bad(kind, "redeem", "missing (an auth id only comes with redeemed points)")
+        raise _bad(kind, "auth", "missing (redeemed points need the id of their online approval)")
+    if kind == "svspend" and "auth" in obj and "tried" in obj:
+        raise _bad(kind, "tried", "only an offline spend (one without auth) names an unanswered authorisation")
+    if kind == "auth" and obj["op"] == "svspend" and "cur" not in obj:
+        raise _bad(kind, "cur", "missing (a stored-value spend is money)")
+    if kind == "authr" and obj["ok"] != (obj["code"] == APPROVED):
+        raise _bad(kind, "code", "must be APPROVED exactly when ok is true")
+    if kind == "status" and "sv" in obj and "svcur" not in obj:
+        raise _bad(kind, "svcur", "missing (the currency of the stored-value balance sv)")
+
+
 def build(kind, dev, pairs):
-    """Return body bytes for ``kind`` from ordered ``[(field, value), ...]``, validated."""
+    """Return body bytes for ``kind`` from ordered ``[(field, value), ...]``, validated.
+
+    Raises ProtocolError("oversize") for a body too long for one frame.
+    """
     body = frame.dumps([("v", VERSION), ("dev", dev), ("kind", kind)] + list(pairs))
+    if len(body) > MAX_BODY:
+        raise ProtocolError("oversize", "a %s body of %d bytes does not fit in a frame (at most %d): send "
+                            "fewer or shorter fields, such as sale lines" % (kind, len(body), MAX_BODY))
     validate(frame.loads(body), dev)
     return body
 
@@ -74,9 +156,15 @@ def validate(obj, dev=None):
     for name, check, required in fields:
         if name not in obj:
             if required:
-                raise ProtocolError("bad_field", kind + "." + name + ": missing")
+                raise _bad(kind, name, "missing")
+            continue
+        if check == "lines":
+            err = lines_error(obj[name])
+            if err is not None:
+                raise ProtocolError("bad_field", kind + "." + name + err)
             continue
         test, expected = _CHECKS[check]
         if not test(obj[name]):
-            raise ProtocolError("bad_field", kind + "." + name + ": must be " + expected)
+            raise _bad(kind, name, "must be " + expected)
+    _together(kind, obj)
     return obj

@@ -3,8 +3,8 @@
 from protocol.errors import ProtocolError
 
 # suffix -> QoS
-UP = {"up/tx": 1, "up/swipe": 1, "up/hb": 0, "state": 1}
-DOWN = {"down/ack": 1, "down/status": 1, "down/config": 1, "down/cmd": 1}
+UP = {"up/tx": 1, "up/swipe": 1, "up/hb": 0, "up/auth": 1, "state": 1}
+DOWN = {"down/ack": 1, "down/status": 1, "down/auth": 1, "down/config": 1, "down/cmd": 1}
 MAX_DEV_LEN = 32
 
 

@@ -9,9 +9,11 @@ import threading
 
 from server.campaigns import cli as campaigns
 from server.commands import CommandError, app_for, config_parent, settings
+from server.customers import cli as customers
 from server.fleet import cli as fleet
 from server.licences import cli as licences
 from server.vault import cli as vault
+from server.wallet import cli as wallet
 
 EPILOG = """examples:
   possync-server demo
@@ -257,6 +259,8 @@ COMMANDS = {
     "coupon": (campaigns.argparse_coupon, campaigns.do_coupon),
     "referral": (campaigns.argparse_referral, campaigns.do_referral),
     "gifts": (campaigns.argparse_gifts, campaigns.do_gifts),
+    "customer": (customers.argparse_customer, customers.do_customer),
+    "wallet": (wallet.argparse_wallet, wallet.do_wallet),
 }
 
 

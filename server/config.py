@@ -22,6 +22,12 @@ DEFAULTS = {
     "MQTT_KEEPALIVE": 30,
     "HTTP_HOST": "127.0.0.1",
     "HTTP_PORT": 8080,
+    # Stored value: JSON (or a JSON text in POSSYNC_WALLET_*); None = the defaults in server/wallet/settings.py.
+    "WALLET_BONUS_TIERS": None,
+    "WALLET_OFFLINE_LIMITS": None,
+    "WALLET_PIN_TRIES": None,
+    "WALLET_PIN_LOCK_MIN": None,
+    "WALLET_LOW_BALANCE": None,
     "INGEST": True,
     "INGEST_MAX_BATCH": 500,
     "INGEST_BATCH_WINDOW_S": 0.005,

@@ -17,6 +17,8 @@ SQLITE_PRAGMAS = {
     "synchronous": "normal",
     "busy_timeout": 10000,
     "foreign_keys": 1,
+    # Deleted or overwritten rows are zeroed in the file: an erased customer's card token must not linger.
+    "secure_delete": 1,
 }
 
 

@@ -95,9 +95,9 @@ class ServerProc(Proc):
                        "MQTT_SHARED": True, "MQTT_CLIENT_ID": "possync-ingest-test",
                        "HTTP_HOST": "127.0.0.1", "HTTP_PORT": self.http_port}, f)
 
-    def cli(self, *args):
-        """Run `possync-server ARGS --config ...`; return the completed process (checked)."""
-        run = subprocess.run([console("possync-server")] + list(args) + ["--config", self.config],
+    def cli(self, *args, input=None):
+        """Run `possync-server ARGS --config ...` (``input`` on its stdin); return the completed process (checked)."""
+        run = subprocess.run([console("possync-server")] + list(args) + ["--config", self.config], input=input,
                              capture_output=True, text=True, env=self.env, timeout=60)
         assert run.returncode == 0, run.stdout + run.stderr
         return run

@@ -1,57 +1,15 @@
-"""Customer display: loyalty status as two 20-column lines, framed for a CD5220 VFD.
+"""Customer display: loyalty status and authorisation answers as two 20-column lines,
+framed for a CD5220 VFD.
 
-MicroPython's str.encode knows UTF-8 only, so GB18030 bytes come from a hand table of
-exactly the glyphs the texts below use; zh-CN falls back to English when it cannot be shown.
+The texts and their GB18030 glyph codes live in agent.core.texts; zh-CN falls back to
+English when a glyph cannot be shown.
 """
 
+from agent.core import texts as T
+from protocol import money
 from protocol.errors import ProtocolError
 
 COLS = 20
-
-# Per language: "pts" heads line 1, "earned"/"lost" wrap the signed points of this record.
-_TEXTS = {
-    "en": {"pts": "Points:", "earned": "%s earned", "lost": "%s points", "new": "New member",
-           "offline": "OFFLINE, cached", "lic": "ACQUIRER CHECK!"},
-    "zh-CN": {"pts": "积分:", "earned": "本次%s", "lost": "本次%s", "new": "新会员",
-              "offline": "离线 缓存", "lic": "收单机构异常"},
-}
-
-_TIERS = {
-    "en": {"basic": "BASIC", "silver": "SILVER", "gold": "GOLD", "vip": "VIP"},
-    "zh-CN": {"basic": "普通", "silver": "银卡", "gold": "金卡", "vip": "VIP"},
-}
-
-# Separator between the left text and the right value of line 1 and line 2;
-# None right-aligns the value at column 20.
-_LAYOUT = {"en": (None, None), "zh-CN": ("", "  ")}
-
-# Units for numbers too wide for their field, smallest first (values are truncated toward zero).
-_UNITS = {
-    "en": ((10 ** 3, "K"), (10 ** 6, "M"), (10 ** 9, "B"), (10 ** 12, "T")),
-    "zh-CN": ((10 ** 4, "万"), (10 ** 8, "亿")),
-}
-
-_MESSAGES = {
-    "en": {"welcome": ("Welcome", ""), "stored": ("Sale stored", ""),
-           "card_error": ("Card read error", ""), "outbox_full": ("STORE FULL-CALL IT", ""),
-           "offline": ("Network offline", ""), "thanks": ("Thank you", "")},
-    "zh-CN": {"welcome": ("欢迎光临", ""), "stored": ("交易已保存", ""),
-              "card_error": ("读卡失败 请重刷", ""), "outbox_full": ("存储已满 请联系技术", ""),
-              "offline": ("网络离线", ""), "thanks": ("谢谢惠顾", "")},
-}
-
-# Glyph -> its two-byte GB18030 code (checked against CPython's codec by the tests).
-GB18030 = {
-    "万": 0xCDF2, "临": 0xC1D9, "交": 0xBDBB, "亿": 0xD2DA, "会": 0xBBE1, "保": 0xB1A3,
-    "储": 0xB4A2, "光": 0xB9E2, "分": 0xB7D6, "刷": 0xCBA2, "单": 0xB5A5, "卡": 0xBFA8,
-    "员": 0xD4B1, "失": 0xCAA7, "存": 0xB4E6, "已": 0xD2D1, "常": 0xB3A3, "异": 0xD2EC,
-    "惠": 0xBBDD, "技": 0xBCBC, "收": 0xCAD5, "新": 0xD0C2, "易": 0xD2D7, "普": 0xC6D5,
-    "本": 0xB1BE, "术": 0xCAF5, "机": 0xBBFA, "构": 0xB9B9, "次": 0xB4CE, "欢": 0xBBB6,
-    "满": 0xC2FA, "离": 0xC0EB, "积": 0xBBFD, "系": 0xCFB5, "线": 0xCFDF, "络": 0xC2E7,
-    "缓": 0xBBBA, "网": 0xCDF8, "联": 0xC1AA, "请": 0xC7EB, "读": 0xB6C1, "谢": 0xD0BB,
-    "败": 0xB0DC, "迎": 0xD3AD, "通": 0xCDA8, "重": 0xD6D8, "金": 0xBDF0, "银": 0xD2F8,
-    "顾": 0xB9CB,
-}
 
 
 class DisplayError(ProtocolError):
@@ -68,7 +26,7 @@ def width(text):
 
 
 def _lang(lang):
-    if lang not in _TEXTS:
+    if lang not in T.TEXTS:
         raise DisplayError("lang", "no texts for language %r" % (lang,))
     return lang
 
@@ -89,12 +47,12 @@ def _fit(n, room, lang, plus):
     sign = "-" if n < 0 else plus
     n = abs(n)
     text = str(n)
-    for div, unit in _UNITS[lang]:
+    for div, unit in T.UNITS[lang]:
         if width(sign + text) <= room:
             return sign + text
         text = str(n // div) + unit
     if width(sign + text) > room:
-        unit = _UNITS[lang][-1][1]
+        unit = T.UNITS[lang][-1][1]
         text = "9" * (room - width(sign) - width(unit)) + unit
     return sign + text
 
@@ -115,24 +73,75 @@ def _code(lic):
     return "".join(c if 0x20 <= ord(c) < 0x7F else "?" for c in str(lic)[:COLS])
 
 
+def _tier(status, lang):
+    tier = status.get("tier")
+    return T.TIERS[lang].get(tier, "") if isinstance(tier, str) else ""
+
+
+def _money(amount, cur, room, lang):
+    """Minor units as money text of at most ``room`` columns: with the currency's decimals if
+    they fit, else the whole units (truncated toward zero) abbreviated like points."""
+    if type(cur) is not str:
+        raise DisplayError("status", "a balance needs its currency code")
+    text = money.text(amount, cur)
+    if width(text) <= room:
+        return text
+    sign = "-" if amount < 0 else ""
+    return sign + _fit(abs(amount) // 10 ** money.exponent(cur), room - len(sign), lang, "")
+
+
+def _points_line(status, lang, head, with_earned):
+    """Line 1 of a stored-value status: points, and what this record earned if it fits, left; tier right."""
+    pts = _int(status, "pts", None)
+    tier = _tier(status, lang)
+    room = COLS - width(head) - (width(tier) + 1 if tier else 0)
+    earned = _int(status, "earned", 0) if with_earned else 0
+    if earned:
+        e = _fit(earned, 6, lang, "+")
+        if width(str(pts)) + 1 + width(e) <= room:
+            return _join(head + str(pts) + " " + e, tier, None)
+    return _join(head + _fit(pts, room, lang, ""), tier, None)
+
+
+def _sv_line(status, lang):
+    """Line 2 of a stored-value status: balance and the low-balance marker left, coupons right."""
+    texts = T.TEXTS[lang]
+    cpn = _int(status, "cpn", 0)
+    right = texts["cpn"] + _fit(cpn, 3, lang, "") if cpn else ""
+    if "sv" not in status:
+        return _join("", right, None)
+    low = " " + texts["low"] if status.get("low") is True else ""
+    room = COLS - width(texts["bal"]) - width(low) - (width(right) + 1 if right else 0)
+    sv = _money(_int(status, "sv", None), status.get("svcur"), room, lang)
+    return _join(texts["bal"] + sv + low, right, None)
+
+
 def render(status, lang="en", offline=False):
     """Return ``(line1, line2)`` of at most 20 columns each for a loyalty status dict.
 
     ``offline`` marks a cached status: "*" before line 1, and line 2 says so unless an
     acquirer-licence warning (``lic`` present and not "OK") takes it. A status without a
     customer (``cust`` "" and not ``new``) is a card-less sale's warning: the warning text
-    over the verdict code.
+    over the verdict code. A status with stored value (``sv``, ``svcur``, ``low``) or coupons
+    (``cpn``) shows points, earned and tier on line 1, balance and coupons on line 2.
     """
     lang = _lang(lang)
     if not isinstance(status, dict):
         raise DisplayError("status", "status must be a dict")
-    texts = _TEXTS[lang]
+    texts = T.TEXTS[lang]
     star = "*" if offline else ""
     lic = status.get("lic")
     warn = lic is not None and lic != "OK"
     if warn and status.get("cust") == "" and status.get("new") is not True:
         return star + texts["lic"], _code(lic)
-    sep1, sep2 = _LAYOUT[lang]
+    if "sv" in status or "cpn" in status:
+        line1 = _points_line(status, lang, star + texts["pts_short"], not (offline or warn))
+        if warn:
+            return line1, texts["lic"]
+        if offline:
+            return line1, texts["offline"]
+        return line1, _sv_line(status, lang)
+    sep1, sep2 = T.LAYOUT[lang]
     head = star + texts["pts"]
     room = COLS - width(head) - (1 if sep1 is None else width(sep1))
     line1 = _join(head, _fit(_int(status, "pts", None), room, lang, ""), sep1)
@@ -140,8 +149,7 @@ def render(status, lang="en", offline=False):
         return line1, texts["lic"]
     if offline:
         return line1, texts["offline"]
-    tier = status.get("tier")
-    tier = _TIERS[lang].get(tier, "") if isinstance(tier, str) else ""
+    tier = _tier(status, lang)
     earned = _int(status, "earned", 0)
     if earned:
         fmt = texts["earned"] if earned > 0 else texts["lost"]
@@ -156,9 +164,32 @@ def render(status, lang="en", offline=False):
     return line1, _join(left, tier, sep2)
 
 
+def render_authr(authr, lang="en"):
+    """Return ``(line1, line2)`` for the server's answer to an authorisation: approved, or short of
+    balance, over the balance; other declines over a short reason. ``bal`` is money when the
+    answer has ``cur`` (a stored-value spend), else points (a redemption)."""
+    lang = _lang(lang)
+    if not isinstance(authr, dict):
+        raise DisplayError("status", "an authorisation answer must be a dict")
+    words = T.AUTHR[lang]
+    code = authr.get("code")
+    money_ = "cur" in authr
+    if authr.get("ok") is True or code == "INSUFFICIENT":
+        texts = T.TEXTS[lang]
+        label = texts["bal"] if money_ else texts["pts_short"]
+        bal = _int(authr, "bal", None)
+        room = COLS - width(label)
+        value = _money(bal, authr["cur"], room, lang) if money_ else _fit(bal, room, lang, "")
+        if authr.get("ok") is True:
+            return words["ok"], label + value
+        return words["short_money" if money_ else "short_points"], label + value
+    reason = T.CODES[lang].get(code) if isinstance(code, str) else None
+    return words["no"], reason if reason is not None else _code(code)
+
+
 def render_message(key, lang="en"):
     """Return ``(line1, line2)`` of the fixed text ``key`` ("welcome", "outbox_full", ...)."""
-    lines = _MESSAGES[_lang(lang)].get(key)
+    lines = T.MESSAGES[_lang(lang)].get(key)
     if lines is None:
         raise DisplayError("message", "no message %r" % (key,))
     return lines
@@ -175,7 +206,7 @@ def encode_line(text, charset):
         if 0x20 <= o < 0x7F:
             out.append(o)
             continue
-        code = GB18030.get(c) if charset == "gb18030" else None
+        code = T.GB18030.get(c) if charset == "gb18030" else None
         if code is None:
             raise DisplayError("glyph", "no %s code for U+%04X" % (charset, o))
         out.append(code >> 8)
@@ -215,6 +246,11 @@ def _show(draw, lang, charset):
 def show(status, lang, charset, offline=False):
     """Display bytes for a loyalty status, falling back to English when needed."""
     return _show(lambda lg: render(status, lg, offline), lang, charset)
+
+
+def show_authr(authr, lang, charset):
+    """Display bytes for an authorisation answer, falling back to English when needed."""
+    return _show(lambda lg: render_authr(authr, lg), lang, charset)
 
 
 def show_message(key, lang, charset):

@@ -112,9 +112,10 @@ def do_simulate(args):
     finally:
         sim.halt.set()
     s, r = sim.stats, runner.stats
-    print("simulate: %s: %d sales, %d stored, %d not stored, %d rejected; %d acked, %d statuses, %d swipes; "
-          "outbox depth %d" % (cfg["device"], s["sales"], s["stored"], s["not_stored"], s["errors"],
-                               r["acked"], r["statuses"], r["swipes"], runner.outbox.depth))
+    print("simulate: %s: %d sales, %d stored, %d not stored, %d rejected; %d stored-value spends, %d paid, "
+          "%d refused; %d acked, %d statuses, %d swipes; outbox depth %d"
+          % (cfg["device"], s["sales"], s["stored"], s["not_stored"], s["errors"], s["svspends"], s["sv_paid"],
+             s["sv_refused"], r["acked"], r["statuses"], r["swipes"], runner.outbox.depth))
     return 0
 
 

@@ -12,6 +12,8 @@ from protocol.errors import ProtocolError
 log = logging.getLogger("possync.agent")
 
 DEFAULTS = agentconfig.DEFAULTS
+MAX_MINOR = (1 << 53) - 1
+MAX_FROZEN = 100000
 
 
 class ConfigError(Exception):
@@ -168,6 +170,20 @@ def check(raw, path="<dict>"):
         except ProtocolError as exc:  # detail is "acq[.key]: what"
             c.fail(*exc.detail.split(": ", 1))
     cfg["acq"] = acq
+    off = raw.get("offline", DEFAULTS["offline"])
+    if type(off) is not dict:
+        c.fail("offline", "must be {\"card\": N, \"terminal\": M} in minor units of the terminal currency")
+    d = DEFAULTS["offline"]
+    cfg["offline"] = {"card": c.int(off, "card", "offline.card", 0, MAX_MINOR, d["card"]),
+                      "terminal": c.int(off, "terminal", "offline.terminal", 0, MAX_MINOR, d["terminal"])}
+    cfg["auth_timeout_ms"] = c.int(raw, "auth_timeout_ms", "auth_timeout_ms", 100, 60000, DEFAULTS["auth_timeout_ms"])
+    frozen = raw.get("frozen", DEFAULTS["frozen"])
+    if type(frozen) is not list or len(frozen) > MAX_FROZEN:
+        c.fail("frozen", "must be a list of at most %d card tokens" % MAX_FROZEN)
+    for i, tok in enumerate(frozen):
+        if type(tok) is not str or len(tok) != 64 or any(ch not in "0123456789abcdef" for ch in tok):
+            c.fail("frozen[%d]" % i, "must be a card token (64 lowercase hex digits)")
+    cfg["frozen"] = frozenset(frozen)
     known = set(DEFAULTS) | {"device", "key_hex", "token_key_hex"}
     for key in sorted(raw):
         if key not in known:  # a newer server may write keys this agent does not know yet

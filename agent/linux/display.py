@@ -21,6 +21,10 @@ class SerialDisplay:
         """Show a loyalty status (marked as cached when ``offline``)."""
         self._write(display.show(status, self.lang, self.charset, offline))
 
+    def authr(self, answer):
+        """Show the server's answer to a stored-value spend or a redemption."""
+        self._write(display.show_authr(answer, self.lang, self.charset))
+
     def message(self, key):
         """Show a fixed message: "welcome", "outbox_full", "card_error", ..."""
         self._write(display.show_message(key, self.lang, self.charset))

@@ -20,7 +20,8 @@ log = logging.getLogger("possync.agent")
 class Session:
     """MQTT session of device ``cfg["device"]``; ``on_event(kind, obj)`` runs on the network thread.
 
-    Events: ("connected", None), ("disconnected", None), ("ack", body dict), ("status", body dict).
+    Events: ("connected", None), ("disconnected", None), ("ack", body dict), ("status", body dict),
+    ("authr", body dict).
     """
 
     def __init__(self, cfg, on_event, backoff=None):
@@ -127,12 +128,12 @@ class Session:
         self.on_event(obj["kind"], obj)
 
     def verify(self, topic, payload):
-        """Check a down frame: our topic, the device key's MAC, a valid ack/status body."""
+        """Check a down frame: our topic, the device key's MAC, a valid body of the kind that topic carries."""
         dev, suffix = topics.parse(topic)
         if dev != self.dev or not suffix.startswith("down/"):
             raise ProtocolError("bad_topic", "not one of this device's down topics")
         obj = frame.loads(frame.verify(topic, payload, self.key))
         envelope.validate(obj, self.dev)
-        if suffix != "down/" + obj["kind"]:
+        if envelope.TOPIC_OF.get(obj["kind"]) != suffix:
             raise ProtocolError("bad_kind", "a %s body on %s" % (obj["kind"], suffix))
         return obj

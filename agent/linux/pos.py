@@ -1,7 +1,9 @@
 """The POS JSON-lines API on 127.0.0.1: one JSON object per line each way (spine contract).
 
-Runs inside the runner's selector loop (no threads): requests go to ``handle(req) -> reply``,
-and ``push(event)`` sends an asynchronous line to every connected client.
+Runs inside the runner's selector loop (no threads): requests go to ``handle(req, client) -> reply``,
+and ``push(event)`` sends an asynchronous line to every connected client. A handler that must
+wait (for the server's approval) returns None and later calls ``answer(client, reply)``; until
+then that client's next requests wait, so replies always come in request order.
 """
 
 import json
@@ -36,6 +38,7 @@ class _Client:
         self.sock = sock
         self.inbuf = b""
         self.outbuf = b""
+        self.waiting = False  # a request of this client awaits its deferred answer
 
 
 class PosServer:
@@ -79,25 +82,49 @@ class PosServer:
                 self._drop(c)
                 return
             c.inbuf += data
-            while conn in self.clients:
-                line, nl, rest = c.inbuf.partition(b"\n")
-                if not nl:
-                    if len(c.inbuf) > MAX_LINE:
-                        self._send(c, error("malformed", "request line longer than %d bytes" % MAX_LINE))
-                        self._drop(c)
-                    break
-                c.inbuf = rest
-                if line.strip():
-                    self._send(c, self._reply(line))
+            if c.waiting and len(c.inbuf) > MAX_OUT:
+                log.warning("pos: dropping a client that floods requests while one awaits its answer")
+                self._drop(c)
+                return
+            self._serve(c)
 
-    def _reply(self, line):
+    def _serve(self, c):
+        """Answer the complete request lines buffered for ``c`` until one must wait."""
+        while c.sock in self.clients and not c.waiting:
+            line, nl, rest = c.inbuf.partition(b"\n")
+            if not nl:
+                if len(c.inbuf) > MAX_LINE:
+                    self._send(c, error("malformed", "request line longer than %d bytes" % MAX_LINE))
+                    self._drop(c)
+                break
+            c.inbuf = rest
+            if line.strip():
+                reply = self._reply(line, c)
+                if reply is None:
+                    c.waiting = True
+                else:
+                    self._send(c, reply)
+
+    def _reply(self, line, c):
         try:
             req = json.loads(line)
         except ValueError:
             return error("malformed", "each request must be one JSON object on one line")
         if type(req) is not dict:
             return error("malformed", "each request must be one JSON object on one line")
-        return self.handle(req)
+        return self.handle(req, c)
+
+    def answer(self, c, reply):
+        """Send the deferred ``reply`` to client ``c`` (if still connected), then serve its next requests."""
+        if c.sock not in self.clients:
+            return
+        c.waiting = False
+        self._send(c, reply)
+        self._serve(c)
+
+    def connected(self, c):
+        """True while client ``c`` is connected."""
+        return c.sock in self.clients
 
     def push(self, event):
         """Send ``event`` (a dict) to every connected POS client."""

@@ -1,7 +1,8 @@
 """The running agent: one main loop thread (selectors) plus the MQTT network thread.
 
-The main loop owns the outbox, forwarder, POS clients, reader and display; the network
-thread only queues events (ack, status, connected, disconnected) and wakes it.
+The main loop owns the outbox, forwarder, POS clients, reader, display and pending
+authorisations; the network thread only queues events (ack, status, authr, connected,
+disconnected) and wakes it.
 """
 
 import collections
@@ -16,6 +17,7 @@ from agent.core import records, shim
 from agent.core.forwarder import Forwarder
 from agent.core.outbox import Outbox, OutboxError
 from agent.linux import dropdir
+from agent.linux.authorise import Authoriser
 from agent.linux.mqtt import Session
 from agent.linux.pos import PosServer, error
 from protocol import envelope, track
@@ -26,6 +28,7 @@ log = logging.getLogger("possync.agent")
 TICK_S = 0.2
 DROP_SCAN_S = 1.0
 RECENT = 256  # sid/seq -> tok kept for matching statuses to cards
+STATUS_EVENT = ("for", "id", "cust", "pts", "earned", "tier", "new", "lic", "sv", "svcur", "cpn", "low")
 
 
 def version():
@@ -62,6 +65,7 @@ class Runner:
         self.session = None
         self.pos = None
         self.last_swipe = records.LastSwipe(cfg["swipe_ttl_s"])
+        self.auth = Authoriser(self)
         self.cache = core_display.StatusCache(RECENT)
         self.sid = 0
         self.tok_of = {"sid": collections.OrderedDict(), "seq": collections.OrderedDict()}
@@ -164,16 +168,20 @@ class Runner:
                 self.stats["acked"] += self.forwarder.on_ack(obj["upto"], obj["also"])
             elif kind == "status":
                 self.on_status(obj)
+            elif kind == "authr":
+                self.auth.on_answer(obj)
             elif kind == "connected":
                 self._next_hb = 0.0
             elif kind == "disconnected":
                 self.forwarder.on_disconnect()
+                self.auth.expire(shim.monotonic_ms(), everything=True)
             elif kind == "swipe":
                 raw, done = obj
                 self.on_swipe(raw)
                 if done is not None:
                     done.set()
         now_ms = shim.monotonic_ms()
+        self.auth.expire(now_ms)
         if self.reader is not None:
             raw = self.reader.asm.poll(now_ms)
             if raw is not None:
@@ -228,7 +236,7 @@ class Runner:
         except ProtocolError as exc:
             self.stats["bad_swipes"] += 1
             log.info("reader: swipe rejected: %s", exc.reason)
-            self._show("message", "card_error")
+            self.show("message", "card_error")
             return
         self.stats["swipes"] += 1
         self.last_swipe.put(card, now)
@@ -236,13 +244,13 @@ class Runner:
         self._remember("sid", self.sid, card["tok"])
         if self.session.connected and self.session.publish(
                 "up/swipe", records.swipe(self.dev, self.sid, now, card), 1):
-            self._show("text", "...")
+            self.show("text", "...")
             return
         cached = self.cache.get(card["tok"])
         if cached is not None:
-            self._show("status", cached, True)
+            self.show("status", cached, True)
         else:
-            self._show("message", "offline")
+            self.show("message", "offline")
 
     def on_status(self, st):
         """A signed status from the server: cache it, show it if it is about now, tell the POS."""
@@ -254,19 +262,22 @@ class Runner:
                 self.cache.put(tok, st)
             # A card-less sale's status (an acquirer warning) has no token but is shown all the same.
             if st["id"] == self.latest[kind]:
-                self._show("status", st, False)
+                self.show("status", st, False)
         event = {"event": "status"}
-        for k in ("for", "id", "cust", "pts", "earned", "tier", "new", "lic"):
+        for k in STATUS_EVENT:
             if k in st:
                 event[k] = st[k]
         self.pos.push(event)
 
-    def _show(self, what, arg, offline=False):
+    def show(self, what, arg, offline=False):
+        """Put a status, authr, message or plain text on the customer display, if there is one."""
         if self.display is None:
             return
         try:
             if what == "status":
                 self.display.status(arg, offline)
+            elif what == "authr":
+                self.display.authr(arg)
             elif what == "message":
                 self.display.message(arg)
             else:
@@ -274,11 +285,14 @@ class Runner:
         except core_display.DisplayError as exc:
             log.warning("display: cannot show a %s: %s", what, exc.reason)
 
-    def handle_pos(self, req):
-        """Answer one POS request (spine POS API); a tx is "stored" only after the outbox fsync."""
+    def handle_pos(self, req, client=None):
+        """Answer one POS request; a tx is "stored" only after the outbox fsync. ``client`` is the POS
+        connection (None for the drop folder); svspend and redeem answer it later (None here)."""
         op = req.get("op")
         if op == "status":
             return self.status()
+        if op in ("svspend", "redeem"):
+            return self.auth.start(op, req, client)
         cur, acq = self.cfg["currency"], self.cfg["acq"]
         try:
             records.check_tx(req, cur, acq)
@@ -286,18 +300,35 @@ class Runner:
             return error(exc.reason, exc.detail)
         now = int(shim.now())
         card = self.last_swipe.peek(now)
+        if "redeem" in req:
+            approval, refused = self.auth.redemption(req, card)
+            if refused is not None:
+                return refused
+            card = approval["card"]
+        if card is None and op in envelope.SV_KINDS:
+            return error("no_card", "swipe the member card first: a %s needs the card's token" % op)
+        seq, failed = self.store(op, lambda s: records.tx(self.dev, s, now, req, cur, card, acq), card)
+        if failed is not None:
+            return failed
+        if "redeem" in req:
+            self.auth.redeemed(req["auth"])
+        return {"ok": True, "stored": True, "seq": seq}
+
+    def store(self, op, build, card):
+        """Append ``build(seq)`` to the outbox for a record of ``card`` (or None); return ``(seq, None)``,
+        or ``(None, reply)`` saying why it was not stored."""
         try:
-            seq, _ = self.outbox.append(lambda s: records.tx(self.dev, s, now, req, cur, card, acq))
+            seq, _ = self.outbox.append(build)
         except OutboxError as exc:
             self.stats["not_stored"] += 1
             log.error("outbox: a %s was NOT stored: %s", op, exc.reason)
             if exc.reason == "full":
-                self._show("message", "outbox_full")
+                self.show("message", "outbox_full")
                 if self.session.connected:
                     self.heartbeat()
-            return {"ok": True, "stored": False, "error": "outbox_" + exc.reason, "message": exc.detail}
+            return None, {"ok": True, "stored": False, "error": "outbox_" + exc.reason, "message": exc.detail}
         except ProtocolError as exc:  # a field the envelope refuses that check_tx let through
-            return error(exc.reason, exc.detail)
+            return None, error(exc.reason, exc.detail)
         self.stats["stored"] += 1
         if card is not None:
             self.last_swipe.consume()
@@ -305,7 +336,7 @@ class Runner:
         else:
             self.latest["seq"] = seq
         self.pump()
-        return {"ok": True, "stored": True, "seq": seq}
+        return seq, None
 
     def status(self):
         """The agent's state as the POS `status` op and `possync-agent status` report it."""

@@ -2,7 +2,7 @@
 
 Cards are valid Luhn PANs from a seeded pool, written as real ISO/IEC 7813 track 1 and
 track 2 strings (with LRC) and parsed by the real parser; the POS is a real client of the
-JSON-lines socket that rings a sale after each swipe.
+JSON-lines socket that rings a sale after each swipe, or now and then a stored-value spend.
 """
 
 import json
@@ -17,6 +17,7 @@ from agent.linux import pos
 log = logging.getLogger("possync.agent")
 
 BINS = ("622202", "621700", "625807", "436742")
+SV_SHARE = 0.1  # of the simulated customers pay from their stored-value card
 
 
 def luhn_complete(digits):
@@ -58,7 +59,8 @@ def card_pool(n, seed):
 
 
 class SimPos(threading.Thread):
-    """Swipes a pool card through ``runner.inject_swipe`` then sends a sale, ``rate`` times a second."""
+    """Swipes a pool card through ``runner.inject_swipe`` then sends a sale (or, one time in ten, a
+    stored-value spend), ``rate`` times a second."""
 
     def __init__(self, runner, rate, cards, seconds, seed, currency, drain_s=10.0):
         threading.Thread.__init__(self, name="possync-sim-pos", daemon=True)
@@ -69,7 +71,8 @@ class SimPos(threading.Thread):
         self.rnd = random.Random(seed + 1)
         self.currency = currency
         self.drain_s = drain_s
-        self.stats = {"sales": 0, "stored": 0, "not_stored": 0, "errors": 0}
+        self.stats = {"sales": 0, "stored": 0, "not_stored": 0, "errors": 0, "svspends": 0, "sv_paid": 0,
+                      "sv_refused": 0}
         self.halt = threading.Event()
 
     def run(self):
@@ -96,8 +99,11 @@ class SimPos(threading.Thread):
             done = threading.Event()
             self.runner.inject_swipe(track_bytes(pan, name, exp), done)
             done.wait(10)
-            req = {"op": "sale", "ref": "SIM-%d-%d" % (int(start), n),
-                   "amount": self.rnd.randint(100, 50000), "cur": self.currency}
+            ref = "SIM-%d-%d" % (int(start), n)
+            if self.rnd.random() < SV_SHARE:
+                self._spend(sock, lines, ref)
+                continue
+            req = {"op": "sale", "ref": ref, "amount": self.rnd.randint(100, 50000), "cur": self.currency}
             sock.sendall(json.dumps(req).encode() + b"\n")
             self.stats["sales"] += 1
             reply = pos.read_reply(lines)
@@ -108,6 +114,17 @@ class SimPos(threading.Thread):
             else:
                 self.stats["errors"] += 1
         sock.close()
+        self._drain()
+
+    def _spend(self, sock, lines, ref):
+        """Pay from the card's stored value instead of a sale (approved, declined or offline)."""
+        req = {"op": "svspend", "ref": ref, "amount": self.rnd.randint(100, 5000), "cur": self.currency}
+        sock.sendall(json.dumps(req).encode() + b"\n")
+        self.stats["svspends"] += 1
+        reply = pos.read_reply(lines)
+        self.stats["sv_paid" if reply.get("stored") else "sv_refused"] += 1
+
+    def _drain(self):
         deadline = time.monotonic() + self.drain_s  # give the last sales time to be acked
         while (self.runner.outbox.depth and self.runner.session.connected and time.monotonic() < deadline
                and not self.halt.wait(0.1)):

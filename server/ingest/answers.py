@@ -1,4 +1,4 @@
-"""The server's signed answers to a terminal: acks and loyalty statuses (DESIGN.md §2).
+"""The server's signed answers to a terminal: acks, loyalty statuses, authorisations (DESIGN.md §2).
 
 Bodies are written with CPython's json in a fixed field order: the MAC covers the
 exact bytes, so the terminal needs valid JSON, not protocol.frame.dumps' own bytes
@@ -27,9 +27,19 @@ def status_frame(dev, key, for_, id_, status):
         body["earned"] = status["earned"]
     body["tier"] = status["tier"]
     body["new"] = status["new"]
-    if "lic" in status:
-        body["lic"] = status["lic"]
+    for name in ("lic", "sv", "svcur", "cpn", "low"):
+        if name in status:
+            body[name] = status[name]
     return _signed(dev, "down/status", body, key)
+
+
+def authr_frame(dev, key, answer):
+    """``(topic, payload)`` answering an online authorisation: aid, ok, code, bal[, cur]."""
+    body = {"v": envelope.VERSION, "dev": dev, "kind": "authr", "aid": answer["aid"], "ok": answer["ok"],
+            "code": answer["code"], "bal": answer["bal"]}
+    if answer.get("cur"):
+        body["cur"] = answer["cur"]
+    return _signed(dev, "down/auth", body, key)
 
 
 def _signed(dev, suffix, body, key):

@@ -5,12 +5,16 @@ from collections import defaultdict, namedtuple
 
 from peewee import IntegrityError, chunked
 
-from protocol.envelope import TX_KINDS
+from protocol.envelope import SV_KINDS, TX_KINDS
+from server.campaigns import coupons, referral
 from server.db import bulk_insert, db, utcnow
 from server.fleet.models import Device
+from server.ingest import extras
 from server.ingest.models import Record
 from server.licences import checks
 from server.loyalty import service as loyalty
+from server.loyalty.booking import sold_at
+from server.wallet import offline as wallet
 
 CHUNK = 200
 # How far past acked_upto one batch looks for contiguous seqs: a seq that never comes
@@ -53,21 +57,60 @@ def _apply(items, states, seen, now):
     seen = [dev for dev in seen if dev in live]
     txs = [(dev, obj, hashlib.sha256(body).hexdigest()) for dev, obj, body in items if obj["kind"] in TX_KINDS]
     new, acked, duplicates, conflicts = _classify(txs)
-    results = loyalty.apply_txs([_tx(dev, obj, customer) for dev, obj, h, customer in _with_origs(new)], now)
+    points = [(dev, obj, h) for dev, obj, h in new if obj["kind"] not in SV_KINDS]
+    results = dict(zip([(dev, obj["seq"]) for dev, obj, h in points],
+                       loyalty.apply_txs([_tx(dev, obj, customer) for dev, obj, h, customer in _with_origs(points)],
+                                         now)))
+    results.update(_stored_value([(dev, obj) for dev, obj, h in new if obj["kind"] in SV_KINDS], now))
     verdicts = checks.judge_sales([(dev, obj["seq"], obj["ts"], obj.get("acq"))
                                    for dev, obj, h in new if obj["kind"] == "sale"], now)
-    rows, statuses = [], []
-    for (dev, obj, h), result in zip(new, results):
+    rows, statuses, shown = [], [], []
+    for dev, obj, h in new:
+        result = results[(dev, obj["seq"])]
         rows.append((dev, obj["seq"], obj["kind"], obj["ts"], now, obj["ref"], obj.get("orig"), obj["amount"],
                      obj["cur"], obj.get("tok"), result["customer"], h))
         status = _with_verdict(result["status"], verdicts.get((dev, obj["seq"])))
         if status is not None:
             statuses.append((dev, "seq", obj["seq"], status))
+            shown.append((obj.get("tok"), status))
+    _use_coupons(new, results, now)
+    extras.enrich(shown, now)
+    for dev, for_, seq, status in statuses:
+        status.update(results[(dev, seq)].get("sv", {}))  # the balance right after this record
     bulk_insert(Record, RECORD_FIELDS, rows)
+    buyers = {results[(dev, obj["seq"])]["customer"] for dev, obj, h in new if obj["kind"] == "sale"}
+    referral.reward_first_purchases(sorted(c for c in buyers if c), now)
     _update_devices(items, states, seen, now)
     _note_conflicts(conflicts)
     acks = _advance(acked)
     return Batch(acks, statuses, [(dev, obj["seq"]) for dev, obj, h in new], duplicates, conflicts, revoked)
+
+
+def _stored_value(records, now):
+    """Book stored-value records through the wallet; ``{(dev, seq): result}`` with the card's status."""
+    if not records:
+        return {}
+    merchants = dict(Device.select(Device.id, Device.merchant).where(
+        Device.id.in_(sorted({dev for dev, obj in records}))).tuples())
+    txs = [dict(_tx(dev, obj, None), ts=obj["ts"], auth=obj.get("auth"), tried=obj.get("tried"),
+                merchant=merchants.get(dev)) for dev, obj in records]
+    booked = wallet.apply_txs(txs, now)
+    cards = loyalty.statuses_for(tx["tok"] for tx in txs)
+    out = {}
+    for tx, sv in zip(txs, booked):
+        status = dict(cards[tx["tok"]], earned=0)
+        out[(tx["dev"], tx["seq"])] = {"customer": status["cust"] or None, "status": status,
+                                       "sv": {"sv": sv["sv"], "svcur": sv["svcur"]}}
+    return out
+
+
+def _use_coupons(new, results, now):
+    """Take the coupon a sale names; one already used elsewhere or invalid is left to the coupon report."""
+    for dev, obj, h in new:
+        if obj["kind"] == "sale" and "coupon" in obj:
+            customer = results[(dev, obj["seq"])]["customer"]
+            coupons.use(obj["coupon"], dev, obj["seq"], obj["ref"], obj["amount"], obj["cur"],
+                        now=sold_at(obj, now), customer=customer)
 
 
 def _with_verdict(status, lic):
@@ -147,8 +190,8 @@ def _with_origs(new):
 
 def _tx(dev, obj, customer):
     tx = {"dev": dev, "seq": obj["seq"], "kind": obj["kind"], "ref": obj["ref"], "orig": obj.get("orig"),
-          "amount": obj["amount"], "cur": obj["cur"], "customer": customer}
-    for name in ("tok", "bin", "last4"):
+          "amount": obj["amount"], "cur": obj["cur"], "customer": customer, "ts": obj["ts"]}
+    for name in ("tok", "bin", "last4", "lines", "redeem", "auth", "coupon"):
         if name in obj:
             tx[name] = obj[name]
     return tx

@@ -19,7 +19,8 @@ from peewee import InterfaceError, OperationalError
 from protocol.errors import ProtocolError
 from server import metrics
 from server.db import db
-from server.ingest.answers import ack_frame, status_frame
+from server.ingest import authorise, extras
+from server.ingest.answers import ack_frame, authr_frame, status_frame
 from server.ingest.apply import Batch, apply_batch
 from server.ingest.client import make_client
 from server.ingest.verify import body_of, verify, verify_state
@@ -139,7 +140,7 @@ class IngestLoop:
     def process(self, batch):
         """Verify, answer swipes, commit records, then publish answers and PUBACK the broker."""
         metrics.BATCH_SIZE.observe(len(batch))
-        swipes, records, states, seen, done = [], [], [], set(), []
+        swipes, auths, records, states, seen, done = [], [], [], [], set(), []
         for item in batch:
             try:
                 if item.topic.endswith("/state"):
@@ -151,6 +152,8 @@ class IngestLoop:
                 seen.add(dev)
                 if obj["kind"] == "swipe":
                     swipes.append((item, dev, obj))
+                elif obj["kind"] == "auth":
+                    auths.append((item, dev, obj))
                 else:
                     records.append((item, dev, obj))
             except ProtocolError as exc:
@@ -162,6 +165,9 @@ class IngestLoop:
         if swipes:
             self._answer_swipes(swipes)
             done.extend(item for item, dev, obj in swipes)
+        for item, dev, obj in auths:
+            self._answer_auth(dev, obj)
+            done.append(item)
         self._unsaved |= seen
         if records or states or (self._unsaved and time.monotonic() - self._saved_at >= SEEN_FLUSH_S):
             result = self._commit(records, states, self._unsaved)
@@ -201,8 +207,29 @@ class IngestLoop:
         except Exception:
             self._internal("swipe lookup", "%d swipes" % len(swipes))
             return
-        for item, dev, obj in swipes:
-            self._publish(dev, status_frame, "sid", obj["sid"], found[obj["tok"]])
+        shown = [(obj["tok"], dict(found[obj["tok"]])) for item, dev, obj in swipes]
+        try:
+            extras.enrich(shown)
+        except Exception:
+            self._internal("swipe extras", "%d swipes" % len(swipes))
+        for (item, dev, obj), (tok, status) in zip(swipes, shown):
+            self._publish(dev, status_frame, "sid", obj["sid"], status)
+
+    def _answer_auth(self, dev, obj):
+        """Decide one authorisation and answer it; on a failure the terminal times out and goes offline."""
+        key = self.keys.get(dev)
+        if key is None:
+            return
+        try:
+            answer = authorise.answer(dev, obj, key)
+        except TRANSIENT:
+            log.error("database unavailable: authorisation %s of %s not answered", obj["aid"], dev)
+            _reset_connection()
+            return
+        except Exception:
+            self._internal("authorise", "%s aid %s" % (dev, obj["aid"]))
+            return
+        self._publish(dev, authr_frame, answer)
 
     def _commit(self, records, states, seen, split=True):
         """apply_batch, retried while the database is unreachable; None when stopping.

@@ -8,6 +8,7 @@ KINDS_BY_SUFFIX = {
     "up/tx": envelope.TX_KINDS,
     "up/swipe": ("swipe",),
     "up/hb": ("hb",),
+    "up/auth": ("auth",),
 }
 STATES = (b"online", b"offline")
 _UNKNOWN = object()

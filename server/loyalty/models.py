@@ -1,10 +1,18 @@
 """Customers, their cards (by token only) and the append-only points ledger."""
 
-from peewee import BigIntegerField, CharField, DateTimeField, ForeignKeyField
+import base64
+import os
+
+from peewee import BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField, TextField
 
 from server.db import BaseModel, utcnow
 
 STATES = ("active", "merged", "erased")
+
+
+def new_customer_id():
+    """A neutral customer id: ``C`` + 16 random base32 characters (80 bits), never PII."""
+    return "C" + base64.b32encode(os.urandom(10)).decode()
 
 
 class Customer(BaseModel):
@@ -42,11 +50,13 @@ class PointsEntry(BaseModel):
 
     ``key`` names the event the entry books (e.g. ``T1:12:earn``, ``adjust:<uuid>``): a
     second booking of the same event fails on the unique key instead of counting twice.
-    ``reason`` is the kind (earn, bonus, burn, reverse, expire, adjust, merge_in, ...);
-    earned points carry ``expires_at`` when the programme lets them expire.
+    ``reason`` is the kind: the record kind for what a record books (sale = its earn, refund
+    and void = their reversal), else bonus, burn, unburn, settle, expire, adjust, merge_in,
+    merge_out. Earned points carry ``expires_at`` when the programme lets them expire.
     """
 
-    customer = ForeignKeyField(Customer, backref="ledger", column_name="customer", on_delete="RESTRICT")
+    # Indexed by (customer, created_at) below, so no index of its own: one less write per entry.
+    customer = ForeignKeyField(Customer, backref="ledger", column_name="customer", on_delete="RESTRICT", index=False)
     dev = CharField(max_length=32, null=True)
     seq = BigIntegerField(null=True)
     delta = BigIntegerField()
@@ -61,4 +71,52 @@ class PointsEntry(BaseModel):
         indexes = ((("dev", "seq"), False), (("customer", "created_at"), False))
 
 
-MODELS = [Customer, Card, PointsEntry]
+class SalePoints(BaseModel):
+    """What a carded sale booked, so its refunds and void take back their share once, in any order.
+
+    One row per ``(dev, ref)`` (the latest sale of a ref wins, as in ingest). A refund or void
+    that arrives before its sale leaves a pending row (``seq`` null) holding what it took back;
+    the sale settles it when it comes. ``reversed`` is the points taken back so far.
+    """
+
+    dev = CharField(max_length=32)
+    ref = CharField(max_length=40)
+    seq = BigIntegerField(null=True)
+    customer = ForeignKeyField(Customer, null=True, column_name="customer", on_delete="RESTRICT", index=False)
+    amount = BigIntegerField(default=0)
+    earned = BigIntegerField(default=0)
+    burned = BigIntegerField(default=0)
+    refunded = BigIntegerField(default=0)
+    voided = BooleanField(default=False)
+    reversed = BigIntegerField(default=0)
+    unburned = BooleanField(default=False)
+    seqs = TextField(default="")  # ",5,9": the refunds and voids counted here, each once
+
+    class Meta:
+        indexes = ((("dev", "ref"), True),)
+
+
+class RedeemAuth(BaseModel):
+    """The answer given to one online redeem request: a replay of ``(dev, aid)`` gets it again."""
+
+    dev = CharField(max_length=32)
+    aid = CharField(max_length=40)
+    customer = ForeignKeyField(Customer, null=True, column_name="customer", on_delete="RESTRICT")
+    points = BigIntegerField()
+    code = CharField(max_length=16)
+    pts = BigIntegerField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("dev", "aid"), True),)
+
+
+class Programme(BaseModel):
+    """One version of the points programme as JSON text; the newest row is in force."""
+
+    data = TextField()
+    created_at = DateTimeField(default=utcnow)
+    actor = CharField(max_length=64)
+
+
+MODELS = [Customer, Card, PointsEntry, SalePoints, RedeemAuth, Programme]

@@ -1,4 +1,4 @@
-"""Earn rule and tiers: 1 point per whole currency unit; tiers by points balance."""
+"""Currency helpers: ISO 4217 minor-unit exponents and money as text (never floats)."""
 
 # ISO 4217 minor-unit exponents that differ from the usual 2 (CNY, USD, EUR, ...).
 EXPONENTS = {
@@ -9,27 +9,10 @@ EXPONENTS = {
 }
 DEFAULT_EXPONENT = 2
 
-# (upper bound exclusive, tier); the last tier has no bound.
-TIERS = ((1000, "basic"), (5000, "silver"), (20000, "gold"))
-TOP_TIER = "vip"
-
 
 def exponent(cur):
     """Digits after the decimal point of currency ``cur`` (ISO 4217)."""
     return EXPONENTS.get(cur, DEFAULT_EXPONENT)
-
-
-def points_for(amount, cur):
-    """Points earned by ``amount`` minor units of ``cur``: one per whole unit, rounded down."""
-    return amount // 10 ** exponent(cur)
-
-
-def tier_for(points):
-    """The tier name for a points balance."""
-    for bound, name in TIERS:
-        if points < bound:
-            return name
-    return TOP_TIER
 
 
 def money(amount, cur):

@@ -26,7 +26,7 @@ HERE = os.path.join(ROOT, "tests", "micropython")
 RUNNER = os.path.join(HERE, "run.mjs")
 PACKAGE = "@micropython/micropython-webassembly-pyscript"
 VERSION = "1.27.0"
-DRIVERS = ["imports", "frames", "tracks", "display", "outbox"]
+DRIVERS = ["imports", "frames", "tracks", "display", "outbox", "pinblock", "storedvalue"]
 SETUP_HINT = ("run `make test`, which installs Node and %s@%s into .cache/mpy "
               "(or set POSSYNC_MPY_DIR to an npm prefix that has it)" % (PACKAGE, VERSION))
 
@@ -141,6 +141,8 @@ def test_every_vector_case_is_run(under_cpython):
     assert under_cpython("frames")["ran"] == sum(len(frames[k]) for k in ("frames", "rejects", "frame_rejects"))
     assert under_cpython("tracks")["ran"] >= len(load("tracks.json")["cases"])
     assert under_cpython("display")["ran"] == len(load("display.json"))
+    pins = load("pinblock.json")
+    assert under_cpython("pinblock")["ran"] == sum(len(pins[k]) for k in ("seal", "open_rejects", "seal_rejects"))
 
 
 def test_frame_vectors_are_stdlib_hmac_and_cpython_frames():

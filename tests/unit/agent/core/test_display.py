@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.core import display
+from agent.core import display, texts
 from agent.core.display import DisplayError, StatusCache
 from realparts import ROOT
 
@@ -97,45 +97,14 @@ def test_message_exact_bytes_and_tables_complete():
     assert display.show_message("outbox_full", "en", "gb18030") == cd5220(b"STORE FULL-CALL IT", b"")
     assert display.render_message("welcome", "zh-CN") == ("欢迎光临", "")
     assert display.render_message("card_error", "en") == ("Card read error", "")
-    assert set(display._MESSAGES["en"]) == set(display._MESSAGES["zh-CN"])
-    for lang in display._MESSAGES:
-        for key in display._MESSAGES[lang]:
+    assert set(texts.MESSAGES["en"]) == set(texts.MESSAGES["zh-CN"])
+    for lang in texts.MESSAGES:
+        for key in texts.MESSAGES[lang]:
             for line in display.render_message(key, lang):
                 assert display.width(line) <= 20, (lang, key)
     with pytest.raises(DisplayError) as e:
         display.render_message("nope", "en")
     assert e.value.reason == "message"
-
-
-def test_glyph_table_agrees_with_cpython_gb18030():
-    assert display.GB18030
-    for glyph, code in display.GB18030.items():
-        assert len(glyph) == 1 and ord(glyph) >= 0x80
-        assert glyph.encode("gb18030") == bytes([code >> 8, code & 0xFF]), glyph
-        assert display.encode_line(glyph, "gb18030") == glyph.encode("gb18030")
-
-
-def _strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(k)
-            yield from _strings(v)
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            yield from _strings(v)
-
-
-def test_every_glyph_the_module_uses_is_in_the_table_and_no_other():
-    tables = [v for k, v in vars(display).items()
-              if not k.startswith("__") and k != "GB18030" and isinstance(v, (dict, tuple, list))]
-    used = set(c for table in tables for s in _strings(table) for c in s if ord(c) >= 0x80)
-    assert "积" in used and "万" in used and "存" in used
-    assert used == set(display.GB18030)
-    # Literals outside the tables count too: every non-ASCII character of the source.
-    with open(display.__file__, encoding="utf-8") as f:
-        assert set(c for c in f.read() if ord(c) >= 0x80) == used
 
 
 @settings(max_examples=400, deadline=None)
@@ -165,9 +134,9 @@ def test_falls_back_to_english_when_a_glyph_is_missing(monkeypatch):
     english = display.show(GOLD, "en", "gb18030")
     assert display.show(GOLD, "zh-CN", "ascii") == english
     assert display.show_message("welcome", "zh-CN", "ascii") == cd5220(b"Welcome", b"")
-    table = dict(display.GB18030)
+    table = dict(texts.GB18030)
     del table["金"]
-    monkeypatch.setattr(display, "GB18030", table)
+    monkeypatch.setattr(texts, "GB18030", table)
     with pytest.raises(DisplayError) as e:
         display.encode_line("金卡", "gb18030")
     assert e.value.reason == "glyph"
@@ -199,19 +168,35 @@ def test_bad_status_or_language_raises(status, lang, reason):
     assert e.value.reason == reason
 
 
+def shown(v):
+    if "authr" in v:
+        return display.show_authr(v["authr"], v["lang"], v["charset"])
+    if "message" in v:
+        return display.show_message(v["message"], v["lang"], v["charset"])
+    return display.show(v["status"], v["lang"], v["charset"], v["offline"])
+
+
 def test_golden_vectors_match():
     with open(VECTORS) as f:
         vectors = json.load(f)
     for v in vectors:
-        got = display.show(v["status"], v["lang"], v["charset"], v["offline"])
-        assert got.hex() == v["bytes_hex"], v
-    seen = set((v["lang"], v["charset"], v["offline"], "lic" in v["status"]) for v in vectors)
+        assert shown(v).hex() == v["bytes_hex"], v
+    statuses = [v for v in vectors if "status" in v]
+    seen = set((v["lang"], v["charset"], v["offline"], "lic" in v["status"]) for v in statuses)
     assert ("zh-CN", "gb18030", True, True) in seen and ("zh-CN", "ascii", True, False) in seen
     assert ("en", "gb18030", False, False) in seen and any(b"\xbb\xfd" in bytes.fromhex(v["bytes_hex"])
                                                        for v in vectors)
-    cardless = set((v["lang"], v["charset"]) for v in vectors
+    cardless = set((v["lang"], v["charset"]) for v in statuses
                    if v["status"].get("cust") == "" and v["status"].get("lic") not in (None, "OK"))
     assert ("en", "gb18030") in cardless and ("zh-CN", "gb18030") in cardless and ("zh-CN", "ascii") in cardless
+    # Stored value, coupons and every authorisation outcome are covered in both languages.
+    rich = set((v["lang"], v["charset"]) for v in statuses if "sv" in v["status"] and v["status"].get("low"))
+    assert ("en", "gb18030") in rich and ("zh-CN", "gb18030") in rich
+    codes = set((v["authr"]["code"], "cur" in v["authr"], v["lang"]) for v in vectors if "authr" in v)
+    for code in ("APPROVED", "INSUFFICIENT"):
+        for lang in ("en", "zh-CN"):
+            assert (code, True, lang) in codes and (code, False, lang) in codes
+    assert set(c for c, m, lang in codes) >= {"BAD_PIN", "LOCKED", "FROZEN", "UNKNOWN_CARD"}
 
 
 def test_status_cache_is_bounded_and_evicts_oldest():
@@ -231,3 +216,135 @@ def test_status_cache_is_bounded_and_evicts_oldest():
     with pytest.raises(DisplayError) as e:
         StatusCache(0)
     assert e.value.reason == "size"
+
+
+SV = {"pts": 1234, "earned": 12, "tier": "gold", "sv": 123450, "svcur": "CNY", "cpn": 2}
+
+
+@pytest.mark.parametrize("status, lang, offline, lines", [
+    (SV, "en", False, ("Pts 1234 +12    GOLD", "Bal 1234.50    Cpn 2")),
+    (SV, "zh-CN", False, ("积分1234 +12    金卡", "余额1234.50      券2")),
+    # Cached: no stale balance and no old "earned", only the points and the offline note.
+    (SV, "en", True, ("*Pts 1234       GOLD", "OFFLINE, cached")),
+    (SV, "zh-CN", True, ("*积分1234       金卡", "离线 缓存")),
+    (dict(SV, sv=450, low=True, earned=0), "en", False, ("Pts 1234        GOLD", "Bal 4.50 LOW   Cpn 2")),
+    (dict(SV, sv=450, low=True, earned=0), "zh-CN", False, ("积分1234        金卡", "余额4.50 偏低    券2")),
+    (dict(SV, sv=-5, low=True, cpn=0), "en", False, ("Pts 1234 +12    GOLD", "Bal -0.05 LOW")),
+    (dict(SV, sv=5000, svcur="JPY"), "en", False, ("Pts 1234 +12    GOLD", "Bal 5000       Cpn 2")),
+    (dict(SV, sv=5000, svcur="KWD"), "en", False, ("Pts 1234 +12    GOLD", "Bal 5.000      Cpn 2")),
+    ({"pts": 80, "tier": "basic", "cpn": 1}, "en", False, ("Pts 80         BASIC", "               Cpn 1")),
+    (dict(SV, lic="REVOKED"), "en", False, ("Pts 1234        GOLD", "ACQUIRER CHECK!")),
+    # Too wide: whole units, then units of thousands / 万, never past column 20.
+    (dict(SV, sv=12345678901, low=True, cpn=12345, tier="vip"), "en", False,
+     ("Pts 1234 +12     VIP", "Bal 123M LOW Cpn 12K")),
+    (dict(SV, sv=12345678901, low=True, cpn=12345, tier="vip"), "zh-CN", False,
+     ("积分1234 +12     VIP", "余额1亿 偏低   券1万")),
+    (dict(SV, pts=12345678901234, earned=1234567, tier="silver"), "en", False,
+     ("Pts 12345678M SILVER", "Bal 1234.50    Cpn 2")),
+])
+def test_stored_value_status_lines(status, lang, offline, lines):
+    assert display.render(status, lang, offline) == lines
+
+
+def test_stored_value_status_exact_bytes():
+    # 余 D3E0 额 B6EE 券 C8AF
+    assert display.show(SV, "zh-CN", "gb18030") == cd5220(
+        b"\xbb\xfd\xb7\xd61234 +12    \xbd\xf0\xbf\xa8", b"\xd3\xe0\xb6\xee1234.50      \xc8\xaf2")
+    assert display.show(SV, "zh-CN", "ascii") == display.show(SV, "en", "ascii")
+
+
+@pytest.mark.parametrize("answer, lang, lines", [
+    ({"aid": 7, "ok": True, "code": "APPROVED", "bal": 87650, "cur": "CNY"}, "en", ("Approved", "Bal 876.50")),
+    ({"aid": 7, "ok": True, "code": "APPROVED", "bal": 87650, "cur": "CNY"}, "zh-CN", ("交易成功", "余额876.50")),
+    ({"aid": 7, "ok": True, "code": "APPROVED", "bal": 880}, "en", ("Approved", "Pts 880")),
+    ({"aid": 7, "ok": True, "code": "APPROVED", "bal": 880}, "zh-CN", ("交易成功", "积分880")),
+    ({"aid": 7, "ok": False, "code": "INSUFFICIENT", "bal": 1250, "cur": "CNY"}, "en", ("Insufficient funds", "Bal 12.50")),
+    ({"aid": 7, "ok": False, "code": "INSUFFICIENT", "bal": 1250, "cur": "CNY"}, "zh-CN", ("余额不足", "余额12.50")),
+    ({"aid": 7, "ok": False, "code": "INSUFFICIENT", "bal": 50}, "en", ("Not enough points", "Pts 50")),
+    ({"aid": 7, "ok": False, "code": "INSUFFICIENT", "bal": 50}, "zh-CN", ("积分不足", "积分50")),
+    ({"aid": 7, "ok": False, "code": "BAD_PIN", "bal": 0, "cur": "CNY"}, "en", ("Declined", "Wrong PIN")),
+    ({"aid": 7, "ok": False, "code": "BAD_PIN", "bal": 0, "cur": "CNY"}, "zh-CN", ("交易拒绝", "密码错误")),
+    ({"aid": 7, "ok": False, "code": "LOCKED", "bal": 0}, "zh-CN", ("交易拒绝", "密码已锁定")),
+    ({"aid": 7, "ok": False, "code": "FROZEN", "bal": 0}, "en", ("Declined", "Card frozen")),
+    ({"aid": 7, "ok": False, "code": "UNKNOWN_CARD", "bal": 0}, "zh-CN", ("交易拒绝", "非会员卡")),
+    # A code this terminal does not know yet is shown as it is (ASCII only).
+    ({"aid": 7, "ok": False, "code": "VELOCITY_LIMIT", "bal": 0}, "zh-CN", ("交易拒绝", "VELOCITY_LIMIT")),
+    ({"aid": 7, "ok": True, "code": "APPROVED", "bal": 123456789012345, "cur": "CNY"}, "en",
+     ("Approved", "Bal 1234567890123.45")),
+    ({"aid": 7, "ok": True, "code": "APPROVED", "bal": 12345678901234567, "cur": "CNY"}, "en",
+     ("Approved", "Bal 123456789012345")),
+    ({"aid": 7, "ok": True, "code": "APPROVED", "bal": -10 ** 30, "cur": "CNY"}, "en",
+     ("Approved", "Bal -99999999999999T")),
+])
+def test_authorisation_answer_lines(answer, lang, lines):
+    assert display.render_authr(answer, lang) == lines
+
+
+def test_authorisation_answer_bytes_fall_back_to_english_on_ascii():
+    answer = {"aid": 7, "ok": False, "code": "FROZEN", "bal": 0}
+    # 交 BDBB 易 D2D7 拒 BEDC 绝 BEF8 / 卡 BFA8 已 D2D1 冻 B6B3 结 BDE1
+    assert display.show_authr(answer, "zh-CN", "gb18030") == cd5220(
+        b"\xbd\xbb\xd2\xd7\xbe\xdc\xbe\xf8", b"\xbf\xa8\xd2\xd1\xb6\xb3\xbd\xe1")
+    assert display.show_authr(answer, "zh-CN", "ascii") == cd5220(b"Declined", b"Card frozen")
+
+
+@pytest.mark.parametrize("thing, reason", [
+    ([1], "status"), ({"ok": True, "code": "APPROVED"}, "status"), ({"ok": True, "code": "APPROVED", "bal": 1.5}, "status"),
+    ({"ok": True, "code": "APPROVED", "bal": 1, "cur": None}, "status"),
+])
+def test_bad_authorisation_answer_raises(thing, reason):
+    with pytest.raises(DisplayError) as e:
+        display.render_authr(thing, "en")
+    assert e.value.reason == reason
+
+
+def test_balance_without_a_currency_is_refused():
+    with pytest.raises(DisplayError) as e:
+        display.render({"pts": 1, "sv": 100}, "en")
+    assert e.value.reason == "status"
+
+
+big = st.one_of(st.integers(-10 ** 6, 10 ** 6), st.integers(-10 ** 40, 10 ** 40))
+
+
+@settings(max_examples=400, deadline=None)
+@given(pts=big, earned=st.one_of(st.none(), big), tier=st.sampled_from([None, "basic", "silver", "gold", "vip"]),
+       sv=st.one_of(st.none(), big), svcur=st.sampled_from(["CNY", "JPY", "KWD", "CLF"]),
+       cpn=st.one_of(st.none(), st.integers(0, 10 ** 9)), low=st.booleans(),
+       lic=st.sampled_from([None, "OK", "REVOKED"]), lang=st.sampled_from(["en", "zh-CN"]),
+       charset=st.sampled_from(["gb18030", "ascii"]), offline=st.booleans())
+def test_stored_value_lines_never_exceed_20_columns(pts, earned, tier, sv, svcur, cpn, low, lic, lang, charset,
+                                                    offline):
+    status = {"pts": pts, "earned": earned, "tier": tier, "svcur": svcur, "low": low, "lic": lic, "cust": "C1",
+              "cpn": cpn if cpn is not None else 0}
+    if sv is not None:
+        status["sv"] = sv
+    line1, line2 = display.render(status, lang, offline)
+    assert display.width(line1) <= 20 and display.width(line2) <= 20
+    if sv is not None and abs(sv) < 10 ** 6 and not offline and lic in (None, "OK") and not cpn:
+        from protocol import money
+        assert money.text(sv, svcur) in line2
+    if cpn and cpn < 100 and not offline and lic in (None, "OK"):
+        assert line2.endswith(str(cpn))
+    assert len(display.show(status, lang, charset, offline)) == 51
+
+
+@settings(max_examples=200, deadline=None)
+@given(ok=st.booleans(), code=st.sampled_from(["INSUFFICIENT", "BAD_PIN", "LOCKED", "FROZEN", "UNKNOWN_CARD", "X" * 16]),
+       bal=big, cur=st.sampled_from([None, "CNY", "JPY", "KWD"]), lang=st.sampled_from(["en", "zh-CN"]))
+def test_authorisation_lines_never_exceed_20_columns(ok, code, bal, cur, lang):
+    answer = {"aid": 1, "ok": ok, "code": "APPROVED" if ok else code, "bal": bal}
+    if cur is not None:
+        answer["cur"] = cur
+    line1, line2 = display.render_authr(answer, lang)
+    assert display.width(line1) <= 20 and display.width(line2) <= 20
+    assert len(display.show_authr(answer, lang, "gb18030")) == 51
+
+
+@pytest.mark.parametrize("code, en, zh", [("PIN_REQUIRED", "PIN required", "请输入密码"),
+                                          ("WRONG_CURRENCY", "Wrong currency", "币种不符")])
+def test_more_decline_reasons(code, en, zh):
+    answer = {"aid": 1, "ok": False, "code": code, "bal": 0, "cur": "CNY"}
+    assert display.render_authr(answer, "en") == ("Declined", en)
+    assert display.render_authr(answer, "zh-CN") == ("交易拒绝", zh)
+    assert display.show_authr(answer, "zh-CN", "gb18030")[-21:] == zh.encode("gb18030").ljust(20) + b"\r"

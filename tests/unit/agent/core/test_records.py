@@ -148,3 +148,96 @@ def test_check_acq_returns_a_copy():
     got = records.check_acq(src)
     src["mid"] = "changed"
     assert got == ACQ
+
+
+# -- issue 5: redemption, coupons, basket lines, stored value, authorisation requests ----------
+
+LINE = {"sku": "SKU-1", "cat": "food", "amt": 2500, "qty": 1}
+
+
+def test_sale_with_redeem_coupon_and_lines_goes_into_the_body_after_acq():
+    req = {"op": "sale", "ref": "R1", "amount": 2500, "redeem": 500, "auth": 77, "coupon": "CPN-1",
+           "lines": [LINE, {"sku": "SKU-2", "cat": "", "amt": 0, "qty": 2}], "acq": {"mid": "M"}}
+    body = records.tx("T1", 7, 5, req, "CNY", CARD)
+    obj = envelope.validate(frame.loads(body), "T1")
+    assert list(obj)[-5:] == ["acq", "redeem", "auth", "coupon", "lines"]
+    assert (obj["redeem"], obj["auth"], obj["coupon"]) == (500, 77, "CPN-1")
+    assert obj["lines"] == req["lines"]
+    assert body.endswith(b'"lines":[{"amt":2500,"cat":"food","qty":1,"sku":"SKU-1"},'
+                         b'{"amt":0,"cat":"","qty":2,"sku":"SKU-2"}]}')
+
+
+@pytest.mark.parametrize("req, message", [
+    ({"op": "sale", "ref": "R", "amount": 1, "redeem": 5},
+     "auth: missing: redeemed points need the approval id the redeem op returned"),
+    ({"op": "sale", "ref": "R", "amount": 1, "auth": 5}, "redeem: missing: an auth id comes with the points it approved"),
+    ({"op": "sale", "ref": "R", "amount": 1, "redeem": 0, "auth": 5}, "redeem: must be an integer >= 1"),
+    ({"op": "sale", "ref": "R", "amount": 1, "redeem": 5, "auth": "77"}, "auth: must be an integer >= 1"),
+    ({"op": "sale", "ref": "R", "amount": 1, "coupon": ""}, "coupon: must be a string of 1-40 characters"),
+    ({"op": "sale", "ref": "R", "amount": 1, "coupon": "C\n1"}, "coupon: must not hold control characters"),
+    ({"op": "sale", "ref": "R", "amount": 1, "lines": {}}, "lines: must be a list of at most 30 lines"),
+    ({"op": "sale", "ref": "R", "amount": 1, "lines": [LINE] * 31}, "lines: must be a list of at most 30 lines"),
+    ({"op": "sale", "ref": "R", "amount": 1, "lines": [LINE, dict(LINE, amt=-1)]}, "lines[1].amt: must be an integer >= 0"),
+    ({"op": "sale", "ref": "R", "amount": 1, "lines": [dict(LINE, price=1)]}, "lines[0].price: unknown field"),
+    ({"op": "sale", "ref": "R", "amount": 1, "lines": [dict(LINE, sku="a\x1bb")]},
+     "lines[0].sku: must not hold control characters"),
+    ({"op": "refund", "ref": "R", "amount": 1, "orig": "R0", "coupon": "C"}, "coupon: only a sale carries coupon"),
+    ({"op": "void", "ref": "R", "amount": 1, "orig": "R0", "redeem": 1, "auth": 1}, "redeem: only a sale carries redeem"),
+    ({"op": "svspend", "ref": "R", "amount": 0}, "amount: must be at least 1 (minor units of stored value)"),
+    ({"op": "svtopup", "ref": "R", "amount": 1.5}, "amount: must be an integer number of minor units"),
+    ({"op": "svspend", "ref": "R", "amount": 1, "auth": 5},
+     "auth: is set by the agent from the server's approval, not by the POS"),
+    ({"op": "svtopup", "ref": "R", "amount": 1, "acq": {}}, "acq: stored-value records carry no acquirer metadata"),
+    ({"op": "svspend", "ref": "R", "amount": 1, "lines": [LINE]}, "lines: only a sale carries lines"),
+    ({"op": "svrefund", "ref": "R", "amount": 1}, "orig: missing: a svrefund needs the ref of the original svspend"),
+    ({"op": "svspend", "ref": "R", "amount": 1, "orig": "R0"}, "orig: only a refund, void or svrefund refers"),
+])
+def test_new_fields_are_checked_naming_the_field(req, message):
+    with pytest.raises(ProtocolError) as e:
+        records.check_tx(req)
+    assert e.value.reason == "bad_field" and e.value.detail.startswith(message)
+
+
+def test_stored_value_records_need_the_card_and_carry_auth_or_tried():
+    with pytest.raises(ProtocolError) as e:
+        records.tx("T1", 1, 1, {"op": "svtopup", "ref": "T", "amount": 100})
+    assert e.value.reason == "no_card"
+    online = json.loads(records.tx("T1", 1, 1, {"op": "svspend", "ref": "S", "amount": 100}, "CNY", CARD, None, 9))
+    assert (online["kind"], online["tok"], online["auth"]) == ("svspend", CARD["tok"], 9) and "tried" not in online
+    late = json.loads(records.tx("T1", 2, 1, {"op": "svspend", "ref": "S", "amount": 100}, "CNY", CARD, None, None, 8))
+    assert late["tried"] == 8 and "auth" not in late
+    refund = records.tx("T1", 3, 1, {"op": "svrefund", "ref": "B", "amount": 100, "orig": "S"}, "CNY", CARD)
+    assert refund.endswith(b'"last4":"1234","orig":"S"}')
+    topup = json.loads(records.tx("T1", 4, 1, {"op": "svtopup", "ref": "T", "amount": 100, "pin": "1234"}, "CNY", CARD))
+    assert "pin" not in topup and list(topup)[-3:] == ["tok", "bin", "last4"]
+
+
+def test_pin_of_checks_without_echoing():
+    assert records.pin_of({"pin": "012345"}) == "012345"
+    assert records.pin_of({}) is None
+    for pin in ("123", "1234567890123", "12a4", 1234, "１２３４"):
+        with pytest.raises(ProtocolError) as e:
+            records.pin_of({"pin": pin})
+        assert e.value.detail == "pin: must be 4-12 digits as a string"
+
+
+def test_auth_body_carries_the_sealed_pin_and_never_the_pin():
+    from protocol import pinblock
+    key = b"\x11" * 32
+    body = records.auth("T1", key, 42, 100, "svspend", "S-1", CARD, 3550, "0011223344556677", "CNY", "735019")
+    obj = envelope.validate(frame.loads(body), "T1")
+    assert list(obj) == ["v", "dev", "kind", "aid", "ts", "op", "ref", "tok", "bin", "last4", "amount", "cur", "pin",
+                         "nonce"]
+    assert b"735019" not in body
+    assert pinblock.open_pin(key, "T1", 42, "0011223344556677", obj["pin"]) == "735019"
+    redeem = json.loads(records.auth("T1", key, 43, 100, "redeem", "S-2", CARD, 500, "ffffffffffffffff"))
+    assert "cur" not in redeem and "pin" not in redeem and redeem["amount"] == 500
+
+
+def test_check_redeem():
+    assert records.check_redeem({"op": "redeem", "ref": "R", "points": 500}) == ("R", 500)
+    for req, field in (({"ref": "R", "points": 0}, "points"), ({"ref": "R", "points": "5"}, "points"),
+                       ({"points": 5}, "ref")):
+        with pytest.raises(ProtocolError) as e:
+            records.check_redeem(req)
+        assert e.value.detail.startswith(field + ": ")

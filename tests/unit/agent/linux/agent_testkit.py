@@ -102,6 +102,14 @@ class PosClient:
     def call(self, **req):
         return self.send_raw(json.dumps(req).encode() + b"\n")
 
+    def send(self, **req):
+        """Send a request without waiting for its reply (read it later with ``reply()``)."""
+        self.sock.sendall(json.dumps(req).encode() + b"\n")
+
+    def reply(self):
+        """The next reply, keeping pushed events aside."""
+        return self._reply()
+
     def _reply(self):
         while True:
             obj = self.next_line()

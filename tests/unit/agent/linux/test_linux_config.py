@@ -28,6 +28,8 @@ def test_minimal_config_gets_spine_defaults(tmp_path):
     assert (cfg["window"], cfg["ack_timeout_s"], cfg["heartbeat_s"], cfg["swipe_ttl_s"]) == (32, 10, 30, 120)
     assert cfg["reader"] is None and cfg["display"] is None and cfg["currency"] == "CNY"
     assert cfg["acq"] is None
+    assert cfg["offline"] == {"card": 20000, "terminal": 100000}
+    assert cfg["auth_timeout_ms"] == 3000 and cfg["frozen"] == frozenset()
 
 
 def test_full_config_from_the_test_kit_loads(tmp_path):
@@ -57,6 +59,12 @@ def test_full_config_from_the_test_kit_loads(tmp_path):
     (lambda c: c.update(acq="Z2000133000019"), "acq: must be an object with string fields among inst, lic"),
     (lambda c: c.update(acq={"mid": "M", "merchant": "X"}), "acq.merchant: unknown field"),
     (lambda c: c.update(acq={"tid": 10000001}), "acq.tid: must be a string of at most 40 characters"),
+    (lambda c: c.update(offline=20000), "offline: must be {\"card\": N, \"terminal\": M} in minor units"),
+    (lambda c: c.update(offline={"card": -1}), "offline.card: must be an integer from 0 to"),
+    (lambda c: c.update(offline={"terminal": 1.5}), "offline.terminal: must be an integer from 0 to"),
+    (lambda c: c.update(auth_timeout_ms=50), "auth_timeout_ms: must be an integer from 100 to 60000"),
+    (lambda c: c.update(frozen="a" * 64), "frozen: must be a list of at most 100000 card tokens"),
+    (lambda c: c.update(frozen=["a" * 64, "A" * 64]), "frozen[1]: must be a card token (64 lowercase hex digits)"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path, change, key):
     raw = minimal()
@@ -91,3 +99,12 @@ def test_terminal_default_acq_is_loaded(tmp_path):
     raw = minimal()
     raw["acq"] = {"inst": "48021000", "mid": "102100058120001", "tid": "10000001"}
     assert config.load(write(tmp_path, raw))["acq"] == raw["acq"]
+
+
+def test_offline_limits_and_hot_list_are_loaded(tmp_path):
+    raw = minimal()
+    raw.update(offline={"card": 0}, auth_timeout_ms=1500, frozen=["ab" * 32, "cd" * 32])
+    cfg = config.load(write(tmp_path, raw))
+    assert cfg["offline"] == {"card": 0, "terminal": 100000}  # 0: no offline spends per card
+    assert cfg["auth_timeout_ms"] == 1500
+    assert cfg["frozen"] == frozenset(["ab" * 32, "cd" * 32])

@@ -26,11 +26,12 @@ def test_unknown_card_status(app, mk):
 def test_status_after_sales(app, mk):
     first = service.apply_tx(sale(1, tok=mk.tok(1)))
     assert first["status"]["new"] is True and first["status"]["earned"] == 1500
-    service.apply_tx(sale(2, tok=mk.tok(1), amount=400000))
+    assert first["status"]["tier"] == "silver"  # 1500.00 CNY reached silver at once
+    service.apply_tx(sale(2, tok=mk.tok(1), amount=400000))  # 4000 x 1.2 (silver), then gold
     status = service.status_for(mk.tok(1))
-    assert status == {"cust": first["customer"], "pts": 5500, "tier": "gold", "new": False}
+    assert status == {"cust": first["customer"], "pts": 6300, "tier": "gold", "new": False}
     both = service.statuses_for([mk.tok(1), mk.tok(2)])
-    assert both[mk.tok(1)]["pts"] == 5500 and both[mk.tok(2)]["cust"] == ""
+    assert both[mk.tok(1)]["pts"] == 6300 and both[mk.tok(2)]["cust"] == ""
 
 
 def test_refund_with_the_card_reverses_points(app, mk):
@@ -50,3 +51,28 @@ def test_small_sale_enrols_without_a_zero_ledger_row(app, mk):
     result = service.apply_tx(sale(1, tok=mk.tok(5), amount=50))
     assert result["status"]["cust"] and result["status"]["pts"] == 0
     assert PointsEntry.select().count() == 0
+
+
+def test_the_status_tier_is_the_customers_tier_not_a_points_band(app, mk):
+    cust = service.apply_tx(sale(1, tok=mk.tok(6), amount=100))["customer"]
+    Customer.update(tier="vip").where(Customer.id == cust).execute()
+    assert service.status_for(mk.tok(6))["tier"] == "vip"
+
+
+def test_points_of_a_merged_customer_go_to_the_one_it_was_merged_into(app, mk):
+    src = service.apply_tx(sale(1, tok=mk.tok(7), amount=10000))["customer"]
+    dst = service.apply_tx(sale(2, tok=mk.tok(8), amount=100))["customer"]
+    from server.loyalty import ledger
+
+    ledger.transfer(src, dst, "merge:" + src, "cli:root")
+    Customer.update(state="merged", merged_into=dst).where(Customer.id == src).execute()
+    # a refund of the merged customer's sale, as ingest passes it (customer of the stored sale)
+    result = service.apply_tx(sale(3, kind="refund", amount=5000, orig="R1", customer=src))
+    assert result["customer"] == dst
+    assert Customer.get_by_id(src).points == 0 and Customer.get_by_id(dst).points == 101 - 50
+
+
+def test_other_record_kinds_book_no_points(app, mk):
+    result = service.apply_txs([sale(1, tok=mk.tok(9), kind="svspend")])
+    assert result == [{"customer": None, "status": None}]
+    assert Customer.select().count() == 0 and PointsEntry.select().count() == 0

@@ -1,0 +1,55 @@
+"""Stored value end to end: a real agent's POS spends authorised online by a real server over Mosquitto,
+a PIN that travels sealed, a frozen card refused online and flagged when spent offline."""
+
+import pytest
+
+from realparts import wait_for
+
+pytestmark = pytest.mark.integration
+
+CARD = b";6228480000000015=28121010000000000000?\r\n"
+PIN = "258013"
+
+
+def test_topup_spend_freeze_and_an_offline_spend_on_a_frozen_card(system):
+    server = system.server
+    t1 = system.agent("T1")
+    pos = t1.pos()
+    t1.swipe(CARD)
+    assert pos.request(op="svtopup", ref="TOP1", amount=100_00, cur="CNY")["stored"]
+    status = pos.wait_event(lambda e: e.get("for") == "seq" and e.get("id") == 1)
+    assert (status["sv"], status["svcur"]) == (100_00, "CNY")  # an unknown member card opens an account
+    (tok,) = wait_for(lambda: server.query("SELECT tok FROM walletaccount"), what="the wallet account")[0]
+    server.cli("wallet", "pin-reset", tok, "--pin-stdin", input=PIN + "\n")
+
+    t1.swipe(CARD, answered=b"Bal 100.00")  # every payment starts with the card; it shows the balance
+    wrong = pos.request(op="svspend", ref="S1", amount=30_00, pin="1111")
+    assert (wrong["ok"], wrong["code"]) == (False, "BAD_PIN")
+    t1.swipe(CARD, answered=b"Bal ")
+    paid = pos.request(op="svspend", ref="S2", amount=30_00, pin=PIN)
+    assert paid["ok"] and paid["stored"] and paid["bal"] == 70_00 and not paid.get("offline")
+    assert b"70.00" in t1.read_display(b"70.00")
+    t1.swipe(CARD, answered=b"Bal ")
+    short = pos.request(op="svspend", ref="S3", amount=500_00, pin=PIN)
+    assert (short["ok"], short["code"], short["bal"]) == (False, "INSUFFICIENT", 70_00)
+
+    server.cli("wallet", "freeze", tok, "--reason", "lost")  # 挂失: at once, for every terminal
+    t1.swipe(CARD, answered=b"Bal ")
+    frozen = pos.request(op="svspend", ref="S4", amount=10_00, pin=PIN)
+    assert (frozen["ok"], frozen["code"]) == (False, "FROZEN")
+
+    # the server goes away: the terminal, not yet told of the freeze, takes a small spend offline
+    t1.swipe(CARD, answered=b"Bal ")
+    server.stop()
+    offline = pos.request(op="svspend", ref="S5", amount=15_00)
+    assert offline["ok"] and offline["stored"] and offline["offline"]
+    server.start()
+    flagged = wait_for(lambda: server.query("SELECT delta, flag, offline FROM walletentry WHERE flag IS NOT NULL"),
+                       what="the offline spend booked on return")
+    assert flagged == [(-15_00, "frozen", 1)]
+    # every balance is the sum of its ledger, and nothing PIN-like reached the server's database
+    assert server.query("SELECT balance FROM walletaccount") == [(55_00,)]
+    assert server.query("SELECT SUM(delta) FROM walletentry") == [(55_00,)]
+    with open(server.db_path, "rb") as f:
+        assert PIN.encode() not in f.read()
+    pos.close()

@@ -1,0 +1,44 @@
+"""agent/core/texts.py: the display texts per language and the GB18030 table of their glyphs."""
+
+from agent.core import display, texts
+
+
+def test_glyph_table_agrees_with_cpython_gb18030():
+    assert texts.GB18030
+    for glyph, code in texts.GB18030.items():
+        assert len(glyph) == 1 and ord(glyph) >= 0x80
+        assert glyph.encode("gb18030") == bytes([code >> 8, code & 0xFF]), glyph
+        assert display.encode_line(glyph, "gb18030") == glyph.encode("gb18030")
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_every_glyph_the_texts_use_is_in_the_table_and_no_other():
+    tables = [v for k, v in vars(texts).items()
+              if not k.startswith("__") and k != "GB18030" and isinstance(v, (dict, tuple, list))]
+    used = set(c for table in tables for s in _strings(table) for c in s if ord(c) >= 0x80)
+    assert "积" in used and "万" in used and "存" in used and "余" in used and "券" in used
+    assert used == set(texts.GB18030)
+    # Literals outside the tables count too: every non-ASCII character of the source, and the
+    # layout code holds none of its own.
+    with open(texts.__file__, encoding="utf-8") as f:
+        assert set(c for c in f.read() if ord(c) >= 0x80) == used
+    with open(display.__file__, encoding="utf-8") as f:
+        assert not [c for c in f.read() if ord(c) >= 0x80]
+
+
+def test_language_tables_have_the_same_keys():
+    for table in (texts.TEXTS, texts.TIERS, texts.MESSAGES, texts.AUTHR, texts.CODES, texts.UNITS, texts.LAYOUT):
+        assert set(table) == {"en", "zh-CN"}
+    for table in (texts.TEXTS, texts.TIERS, texts.MESSAGES, texts.AUTHR, texts.CODES):
+        assert set(table["en"]) == set(table["zh-CN"])
