@@ -116,7 +116,7 @@ def rejects(url):
 
 def check_db(db_path, stored):
     """(lost, dup, phantom, applied, unjudged, not_ok): told-stored seqs missing from the Record
-    table, (dev, seq) applied more than once (records or ledger entries), applied seqs never
+    table, (dev, seq) applied more than once (records, or ledger entries of one reason), applied seqs never
     stored, records applied, sales without exactly one acquirer verdict, verdicts other than OK."""
     from server.ingest.models import Record
     from server.licences.models import SaleVerdict
@@ -130,8 +130,9 @@ def check_db(db_path, stored):
                                        % Record._meta.table_name):
             applied[dev].add(seq)
             dup += n - 1
-        for (n,) in con.execute("SELECT COUNT(*) FROM %s WHERE seq IS NOT NULL GROUP BY dev, seq HAVING COUNT(*) > 1"
-                                % PointsEntry._meta.table_name):
+        # A record books one entry per reason (its earn; bonuses would need a campaign, which the bench has not).
+        for (n,) in con.execute("SELECT COUNT(*) FROM %s WHERE seq IS NOT NULL GROUP BY dev, seq, reason"
+                                " HAVING COUNT(*) > 1" % PointsEntry._meta.table_name):
             dup += n - 1
         (unjudged,), = con.execute(
             "SELECT COUNT(*) FROM %s AS r WHERE r.kind = 'sale' AND (SELECT COUNT(*) FROM %s AS v"

@@ -12,6 +12,7 @@ from server.commands import CommandError, app_for, config_parent, settings
 from server.customers import cli as customers
 from server.fleet import cli as fleet
 from server.licences import cli as licences
+from server.loyalty import cli as loyalty
 from server.vault import cli as vault
 from server.wallet import cli as wallet
 
@@ -259,6 +260,7 @@ COMMANDS = {
     "coupon": (campaigns.argparse_coupon, campaigns.do_coupon),
     "referral": (campaigns.argparse_referral, campaigns.do_referral),
     "gifts": (campaigns.argparse_gifts, campaigns.do_gifts),
+    "loyalty": (loyalty.argparse_loyalty, loyalty.do_loyalty),
     "customer": (customers.argparse_customer, customers.do_customer),
     "wallet": (wallet.argparse_wallet, wallet.do_wallet),
 }
