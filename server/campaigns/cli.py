@@ -11,7 +11,8 @@ from server.campaigns import CampaignError
 from server.campaigns.codes import normalise
 from server.campaigns.models import KINDS
 from server.commands import CommandError, app_for, progress
-from server.loyalty.rules import exponent, money
+from protocol.money import exponent
+from protocol.money import text as money
 
 COUPON_EPILOG = """examples:
   possync-server coupon issue --customer CABCDEFGHIJKLMNOP --kind amount_off --value 10.00 --expires 2027-01-31

@@ -16,7 +16,7 @@ from server.campaigns.models import KINDS, Coupon
 from server.db import db, utcnow
 from server.fleet.models import iso
 from server.loyalty.models import Card, Customer
-from server.loyalty.rules import money
+from protocol.money import text as money
 
 OUTCOMES = ("VALID", "UNKNOWN", "EXPIRED", "USED", "NOT_YET_VALID", "WRONG_CUSTOMER", "MIN_SPEND",
             "WRONG_CURRENCY", "VOIDED")

@@ -128,7 +128,7 @@ def _stdin_text(cmd, required):
 def _show(args, actor):
     from server.customers import history
     from server.customers.identity import card_label
-    from server.loyalty.rules import money
+    from protocol.money import text as money
 
     data = history.history(args.customer, actor, args.purpose, args.limit)
     if args.json:

@@ -15,7 +15,7 @@ from server.fleet.models import Device, Merchant, iso
 from server.ingest.models import Record
 from server.licences.alarms import zone
 from server.loyalty.models import Card, PointsEntry
-from server.loyalty.rules import money
+from protocol.money import text as money
 from server.vault import store
 from server.wallet import service as wallet
 

@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify, render_template, request
 from server.fleet.models import Device
 from server.ingest.models import Record
 from server.licences import alarms
-from server.loyalty.rules import money
+from protocol.money import text as money
 
 bp = Blueprint("fleet", __name__, template_folder="templates")
 

@@ -120,7 +120,7 @@ def _show(args, cmd, actor):
     from server.fleet.models import iso
     from server.loyalty import ledger, programme
     from server.loyalty.models import Customer
-    from server.loyalty.rules import money
+    from protocol.money import text as money
 
     c = Customer.get_or_none(Customer.id == args.customer)
     if c is None:

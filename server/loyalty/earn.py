@@ -12,7 +12,7 @@ import calendar
 from datetime import datetime, timedelta
 from fractions import Fraction
 
-from server.loyalty.rules import exponent
+from protocol.money import exponent
 
 
 def sale_points(prog, tx, tier, when, merchant=None):

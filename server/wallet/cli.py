@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 
 from server.commands import CommandError, app_for
-from server.loyalty.rules import money
+from protocol.money import text as money
 from server.wallet import WalletError
 from server.wallet.models import FLAGS, FREEZE_REASONS, UNFREEZE_REASONS
 

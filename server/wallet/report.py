@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from peewee import JOIN, Case, fn
 
 from server.fleet.models import Merchant, iso
-from server.loyalty.rules import money
+from protocol.money import text as money
 from server.wallet import WalletError
 from server.wallet.models import WalletAccount, WalletEntry
 

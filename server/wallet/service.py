@@ -15,7 +15,8 @@ from peewee import fn
 from server.db import db, utcnow
 from server.fleet.models import iso
 from server.loyalty.models import Customer
-from server.loyalty.rules import exponent, money
+from protocol.money import exponent
+from protocol.money import text as money
 from server.wallet import WalletError, settings
 from server.wallet.models import ADJUST_REASONS, WalletAccount, WalletEntry, WalletEvent, find
 from server.wallet.pin import hash_pin
