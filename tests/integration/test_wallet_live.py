@@ -13,7 +13,7 @@ PIN = "258013"
 
 def test_topup_spend_freeze_and_an_offline_spend_on_a_frozen_card(system):
     server = system.server
-    t1 = system.agent("T1")
+    t1 = system.agent("T1", auth_timeout_ms=8000)  # a loaded CI machine must not turn online spends offline
     pos = t1.pos()
     t1.swipe(CARD)
     assert pos.request(op="svtopup", ref="TOP1", amount=100_00, cur="CNY")["stored"]
@@ -24,25 +24,25 @@ def test_topup_spend_freeze_and_an_offline_spend_on_a_frozen_card(system):
 
     t1.swipe(CARD, answered=b"Bal 100.00")  # every payment starts with the card; it shows the balance
     wrong = pos.request(op="svspend", ref="S1", amount=30_00, pin="1111")
-    assert (wrong["ok"], wrong["code"]) == (False, "BAD_PIN")
+    assert (wrong["ok"], wrong.get("code")) == (False, "BAD_PIN"), wrong
     t1.swipe(CARD, answered=b"Bal ")
     paid = pos.request(op="svspend", ref="S2", amount=30_00, pin=PIN)
-    assert paid["ok"] and paid["stored"] and paid["bal"] == 70_00 and not paid.get("offline")
+    assert paid["ok"] and paid["stored"] and paid.get("bal") == 70_00 and not paid.get("offline"), paid
     assert b"70.00" in t1.read_display(b"70.00")
     t1.swipe(CARD, answered=b"Bal ")
     short = pos.request(op="svspend", ref="S3", amount=500_00, pin=PIN)
-    assert (short["ok"], short["code"], short["bal"]) == (False, "INSUFFICIENT", 70_00)
+    assert (short["ok"], short.get("code"), short.get("bal")) == (False, "INSUFFICIENT", 70_00), short
 
     server.cli("wallet", "freeze", tok, "--reason", "lost")  # 挂失: at once, for every terminal
     t1.swipe(CARD, answered=b"Bal ")
     frozen = pos.request(op="svspend", ref="S4", amount=10_00, pin=PIN)
-    assert (frozen["ok"], frozen["code"]) == (False, "FROZEN")
+    assert (frozen["ok"], frozen.get("code")) == (False, "FROZEN"), frozen
 
     # the server goes away: the terminal, not yet told of the freeze, takes a small spend offline
     t1.swipe(CARD, answered=b"Bal ")
     server.stop()
     offline = pos.request(op="svspend", ref="S5", amount=15_00)
-    assert offline["ok"] and offline["stored"] and offline["offline"]
+    assert offline["ok"] and offline["stored"] and offline.get("offline"), offline
     server.start()
     flagged = wait_for(lambda: server.query("SELECT delta, flag, offline FROM walletentry WHERE flag IS NOT NULL"),
                        what="the offline spend booked on return")
