@@ -119,6 +119,8 @@ def do_device(args):
 def _device_add(args):
     from server import keys
     from server.fleet import devices, merchants
+    from server.wallet import cards as wallet_cards
+    from server.wallet import settings as wallet_settings
 
     cmd = "device add"
     if args.agent_config and not args.token_key_file:
@@ -147,6 +149,9 @@ def _device_add(args):
                                              args.mqtt_port or app.config["MQTT_PORT"], args.mqtt_tls_ca)
                 if args.outbox:
                     agent["outbox"]["path"] = args.outbox
+                # the terminal starts with the server's offline limits and the cards frozen so far
+                agent["offline"] = wallet_settings.offline_limits()
+                agent["frozen"] = wallet_cards.frozen_tokens()
                 devices.write_secret_file(args.agent_config, json.dumps(agent, indent=2) + "\n")
         except (devices.FleetError, OSError) as exc:
             devices.forget_device(args.dev)

@@ -51,6 +51,15 @@ def test_device_add_writes_secrets_to_the_agent_config_not_to_stdout(cli, tmp_pa
     assert frame.verify("pos/T1/up/hb", frame.sign("pos/T1/up/hb", b"{}", bytes.fromhex(agent["key_hex"])), key) == b"{}"
 
 
+def test_device_add_gives_the_terminal_the_servers_offline_limits_and_frozen_cards(cli, tmp_path):
+    limits = '{"card": 5000, "terminal": 30000}'
+    run = cli("device", "add", "T1", "--agent-config", "t1.json", "--token-key-file", "token.key",
+              env_extra={"POSSYNC_WALLET_OFFLINE_LIMITS": limits})
+    assert run.returncode == 0, run.stderr
+    agent = json.loads((tmp_path / "t1.json").read_text())
+    assert agent["offline"] == {"card": 5000, "terminal": 30000} and agent["frozen"] == []
+
+
 def test_device_add_json_and_mosquitto_password_file(cli, tmp_path):
     run = cli("device", "add", "T2", "--json", "--mosquitto-passwd", str(tmp_path / "passwd"))
     assert run.returncode == 0, run.stderr
