@@ -8,6 +8,9 @@ import threading
 import time
 import tty
 
+from agent.core.outbox import Outbox
+from agent.linux.simulate import card_pool, track_bytes
+
 KEY_HEX = "11" * 32
 TOKEN_KEY_HEX = "22" * 32
 
@@ -138,3 +141,21 @@ def wait_for(pred, timeout=10.0, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(0.02)
+
+
+def stored_bodies(cfg):
+    """The JSON bodies of the records in a terminal's outbox file, oldest first."""
+    o = Outbox(cfg["outbox"]["path"], cfg["outbox"]["max_bytes"], cfg["outbox"]["max_count"])
+    try:
+        return [json.loads(b) for _, b in o.pending()]
+    finally:
+        o.close()
+
+
+def swipe(runner, n=0):
+    """Pass test card ``n`` through the runner's reader and wait until it is read; return its PAN."""
+    pan, name, exp = card_pool(n + 1, 7)[n]
+    done = threading.Event()
+    runner.inject_swipe(track_bytes(pan, name, exp), done)
+    assert done.wait(5)
+    return pan

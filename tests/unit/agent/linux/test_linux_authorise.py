@@ -5,19 +5,16 @@ MQTT session's own verification (agent/linux/authorise.py)."""
 import json
 import logging
 import queue
-import threading
 import time
 
 import paho.mqtt.client as paho
 import pytest
 
 from agent.core import display as core_display
-from agent.core.outbox import Outbox
 from agent.linux import config
 from agent.linux.display import SerialDisplay
 from agent.linux.runner import Runner
-from agent.linux.simulate import card_pool, track_bytes
-from agent_testkit import Pty, PosClient, RunnerThread, make_config, wait_for
+from agent_testkit import Pty, PosClient, RunnerThread, make_config, stored_bodies, swipe, wait_for
 from protocol import envelope, frame, pinblock
 from realparts import free_port
 
@@ -90,24 +87,18 @@ def agent(tmp_path):
 
 
 def stored(runner):
-    o = Outbox(runner.cfg["outbox"]["path"], 1 << 20, 1000)
-    try:
-        return [json.loads(b) for _, b in o.pending()]
-    finally:
-        o.close()
+    return stored_bodies(runner.cfg)
 
 
-def swipe(runner, n=0):
-    pan, name, exp = card_pool(n + 1, 7)[n]
-    done = threading.Event()
-    runner.inject_swipe(track_bytes(pan, name, exp), done)
-    assert done.wait(5)
+def swiped(runner, n=0):
+    """Swipe test card ``n``; return the card as the runner holds it for the next payment."""
+    swipe(runner, n)
     return runner.last_swipe.peek(int(time.time()))
 
 
 def test_approved_spend_is_stored_with_its_auth_id_and_shown(agent):
     runner, pos, pty, server = agent()
-    card = swipe(runner)
+    card = swiped(runner)
     pos.send(op="svspend", ref="SV-1", amount=3550, pin=PIN)
     req = server.expect("up/auth")
     assert (req["op"], req["ref"], req["amount"], req["cur"]) == ("svspend", "SV-1", 3550, "CNY")
@@ -154,7 +145,7 @@ def test_insufficient_balance_says_the_balance(agent):
 
 def test_no_answer_in_time_spends_offline_naming_the_unanswered_request(agent):
     runner, pos, pty, server = agent(auth_timeout_ms=200)
-    card = swipe(runner)
+    card = swiped(runner)
     pos.send(op="svspend", ref="SV-1", amount=100)
     aid = server.expect("up/auth")["aid"]
     assert pos.reply() == {"ok": True, "stored": True, "seq": 1, "offline": True}
@@ -216,7 +207,7 @@ def test_offline_spends_stop_at_the_card_and_terminal_limits_until_acked(agent):
 
 def test_frozen_cards_are_refused_offline(agent):
     runner, pos, pty, server = agent(connected=False)
-    card = swipe(runner)
+    card = swiped(runner)
     runner.cfg["frozen"] = frozenset([card["tok"]])
     r = pos.call(op="svspend", ref="F1", amount=1)
     assert r["error"] == "frozen_card" and "do not accept it" in r["message"]
@@ -272,7 +263,7 @@ def test_a_pos_that_left_gets_nothing_stored(agent):
 
 def test_redeem_is_approved_online_then_used_once_by_its_sale(agent):
     runner, pos, pty, server = agent()
-    card = swipe(runner)
+    card = swiped(runner)
     pos.send(op="redeem", ref="INV-1", points=500)
     req = server.expect("up/auth")
     assert (req["op"], req["amount"], req["tok"]) == ("redeem", 500, card["tok"]) and "cur" not in req
@@ -325,7 +316,7 @@ def test_redeem_is_online_only(agent):
 def test_topup_and_refund_are_stored_like_sales_with_the_card(agent):
     runner, pos, _, server = agent(connected=False)
     assert pos.call(op="svtopup", ref="T1", amount=10000)["error"] == "no_card"
-    card = swipe(runner)
+    card = swiped(runner)
     assert pos.call(op="svtopup", ref="T1", amount=10000) == {"ok": True, "stored": True, "seq": 1}
     swipe(runner)
     assert pos.call(op="svrefund", ref="RF1", orig="SV-1", amount=300, cur="CNY")["seq"] == 2

@@ -1,17 +1,14 @@
 """The POS JSON-lines API through a real socket against a real runner and a real outbox file."""
 
 import json
-import threading
 
 import pytest
 
 from agent.core import display as core_display
-from agent.core.outbox import Outbox
 from agent.linux import config
 from agent.linux.display import SerialDisplay
 from agent.linux.runner import Runner
-from agent.linux.simulate import card_pool, track_bytes
-from agent_testkit import Pty, PosClient, RunnerThread, make_config, wait_for
+from agent_testkit import Pty, PosClient, RunnerThread, make_config, stored_bodies, swipe, wait_for
 from realparts import free_port
 
 
@@ -37,22 +34,6 @@ def agent(tmp_path):
         pos.close()
         rt.stop()
         pty.close()
-
-
-def stored_bodies(cfg):
-    o = Outbox(cfg["outbox"]["path"], cfg["outbox"]["max_bytes"], cfg["outbox"]["max_count"])
-    try:
-        return [json.loads(b) for _, b in o.pending()]
-    finally:
-        o.close()
-
-
-def swipe(runner, n=0):
-    pan, name, exp = card_pool(n + 1, 7)[n]
-    done = threading.Event()
-    runner.inject_swipe(track_bytes(pan, name, exp), done)
-    assert done.wait(5)
-    return pan
 
 
 def test_sale_is_stored_in_the_outbox_file_before_the_reply(agent):
