@@ -15,14 +15,18 @@ SV_KINDS = ("svspend", "svtopup", "svrefund")
 # The topic suffix each kind travels on.
 TOPIC_OF = {"sale": "up/tx", "refund": "up/tx", "void": "up/tx", "svspend": "up/tx", "svtopup": "up/tx",
             "svrefund": "up/tx", "swipe": "up/swipe", "hb": "up/hb", "auth": "up/auth",
-            "ack": "down/ack", "status": "down/status", "authr": "down/auth"}
-AUTH_OPS = ("svspend", "redeem")
+            "ack": "down/ack", "status": "down/status", "authr": "down/auth", "config": "down/config"}
+AUTH_OPS = ("svspend", "redeem", "coupon")
+# Coupon codes: 12 characters of Crockford's base32 (no I, L, O, U), the first a check character.
+COUPON_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 APPROVED = "APPROVED"
 MAX_LINES = 30
+MAX_TAGS = 8
 MAX_BODY = frame.MAX_FRAME - frame.MAC_LEN - 1
 
 _HEX = "0123456789abcdef"
 _CODE = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+_TAG = "abcdefghijklmnopqrstuvwxyz0123456789_"
 
 # Field checks: name -> (test, what was expected)
 _CHECKS = {
@@ -40,7 +44,13 @@ _CHECKS = {
     "hex16": (lambda v: type(v) is str and len(v) == 16 and _is(v, _HEX), "16 lowercase hex digits"),
     "hex32": (lambda v: type(v) is str and len(v) == 32 and _is(v, _HEX), "32 lowercase hex digits"),
     "code": (lambda v: type(v) is str and 0 < len(v) <= 16 and _is(v, _CODE), "a code of 1-16 characters A-Z 0-9 _"),
-    "authop": (lambda v: v in AUTH_OPS, "svspend or redeem"),
+    "authop": (lambda v: v in AUTH_OPS, "svspend, redeem or coupon"),
+    "cpncode": (lambda v: type(v) is str and len(v) == 12 and _is(v, COUPON_ALPHABET),
+                "12 characters of 0-9 A-Z without I, L, O, U (a coupon code without hyphens)"),
+    "toks": (lambda v: type(v) is list and all(_CHECKS["tok"][0](t) for t in v),
+             "a list of card tokens (64 lowercase hex digits each)"),
+    "tags": (lambda v: type(v) is list and len(v) <= MAX_TAGS and all(_is_tag(t) for t in v),
+             "a list of at most %d tag codes of 1-24 characters a-z 0-9 _" % MAX_TAGS),
 }
 # The fields of one sale line, in body order.
 LINE_FIELDS = (("sku", "ref"), ("cat", "text"), ("amt", "uint"), ("qty", "uint"))
@@ -63,15 +73,25 @@ KINDS = {
               ("last4", "last4", True)),
     "hb": (("ts", "uint", True), ("ver", "text", True), ("depth", "uint", True), ("oldest", "uint", True),
            ("up", "uint", True), ("full", "bool", True)),
-    "auth": (("aid", "uint", True), ("ts", "uint", True), ("op", "authop", True), ("ref", "ref", True),
-             ("tok", "tok", True), ("bin", "bin", True), ("last4", "last4", True), ("amount", "uint", True),
-             ("cur", "cur", False), ("pin", "hex32", False), ("nonce", "hex16", True)),
+    # ref, tok, bin, last4 and amount are required for svspend and redeem (see _together); a coupon
+    # check names its coupon and, when a card was swiped, the card.
+    "auth": (("aid", "uint", True), ("ts", "uint", True), ("op", "authop", True), ("ref", "ref", False),
+             ("tok", "tok", False), ("bin", "bin", False), ("last4", "last4", False), ("amount", "uint", False),
+             ("cur", "cur", False), ("pin", "hex32", False), ("coupon", "cpncode", False), ("nonce", "hex16", True)),
     "ack": (("upto", "uint", True), ("also", "uints", True)),
     "status": (("for", "text", True), ("id", "uint", True), ("cust", "text", True), ("pts", "int", True),
                ("earned", "int", False), ("tier", "text", False), ("new", "bool", False), ("lic", "text", False),
-               ("sv", "int", False), ("svcur", "cur", False), ("cpn", "uint", False), ("low", "bool", False)),
+               ("sv", "int", False), ("svcur", "cur", False), ("cpn", "uint", False), ("low", "bool", False),
+               ("tags", "tags", False)),
+    # A valid coupon's answer carries its terms: ckind (amount_off, percent_off, gift), value (minor
+    # units of cur, or permille), min (least spend) and exp (its end, unix seconds UTC).
     "authr": (("aid", "uint", True), ("ok", "bool", True), ("code", "code", True), ("bal", "int", True),
-              ("cur", "cur", False)),
+              ("cur", "cur", False), ("ckind", "text", False), ("value", "uint", False), ("min", "uint", False),
+              ("exp", "uint", False)),
+    # Pushed fleet config (retained): version, offline limits (card, terminal) and the frozen-card hot list;
+    # all is false when the list was cut to fit one frame (the most recent freezes first).
+    "config": (("cfg", "uint", True), ("ts", "uint", True), ("card", "uint", True), ("term", "uint", True),
+               ("all", "bool", True), ("frozen", "toks", True)),
 }
 
 
@@ -80,6 +100,10 @@ def _is(s, alphabet):
         if c not in alphabet:
             return False
     return True
+
+
+def _is_tag(t):
+    return type(t) is str and 0 < len(t) <= 24 and _is(t, _TAG)
 
 
 def lines_error(lines):
@@ -110,6 +134,22 @@ def _bad(kind, field, what):
     return ProtocolError("bad_field", kind + "." + field + ": " + what)
 
 
+def _auth_fields(obj):
+    """A coupon check names the coupon and no money; a spend or redemption names ref, card and amount."""
+    if obj["op"] == "coupon":
+        if "coupon" not in obj:
+            raise _bad("auth", "coupon", "missing (the code of the coupon to check)")
+        for name in ("ref", "amount", "cur", "pin"):
+            if name in obj:
+                raise _bad("auth", name, "a coupon check carries no " + name)
+        return
+    for name in ("ref", "tok", "bin", "last4", "amount"):
+        if name not in obj:
+            raise _bad("auth", name, "missing")
+    if "coupon" in obj:
+        raise _bad("auth", "coupon", "only a coupon check (op coupon) names a coupon")
+
+
 def _together(kind, obj):
     """Rules across fields of one body."""
     if kind == "sale" and ("redeem" in obj) != ("auth" in obj):
@@ -118,10 +158,16 @@ def _together(kind, obj):
         raise _bad(kind, "auth", "missing (redeemed points need the id of their online approval)")
     if kind == "svspend" and "auth" in obj and "tried" in obj:
         raise _bad(kind, "tried", "only an offline spend (one without auth) names an unanswered authorisation")
+    if kind == "auth":
+        _auth_fields(obj)
     if kind == "auth" and obj["op"] == "svspend" and "cur" not in obj:
         raise _bad(kind, "cur", "missing (a stored-value spend is money)")
     if kind == "authr" and obj["ok"] != (obj["code"] == APPROVED):
         raise _bad(kind, "code", "must be APPROVED exactly when ok is true")
+    if kind == "authr" and ("ckind" in obj or "value" in obj or "exp" in obj):
+        for name in ("ckind", "value", "exp"):
+            if name not in obj:
+                raise _bad(kind, name, "missing (a coupon's terms come together: ckind, value, exp)")
     if kind == "status" and "sv" in obj and "svcur" not in obj:
         raise _bad(kind, "svcur", "missing (the currency of the stored-value balance sv)")
 

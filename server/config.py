@@ -28,9 +28,32 @@ DEFAULTS = {
     "WALLET_PIN_TRIES": None,
     "WALLET_PIN_LOCK_MIN": None,
     "WALLET_LOW_BALANCE": None,
+    "WALLET_AUTH_GRACE_MIN": None,
+    # Birthday gifts (server/jobs/birthday.py): JSON {"kind", "value", "cur"}; None = off.
+    "BIRTHDAY_GIFT": None,
+    # Notifications (server/notify): sender log | webhook | smtp, or JSON per channel {"sms": "webhook"}.
+    "NOTIFY_SENDER": "log",
+    "NOTIFY_CHANNEL": "sms",
+    "NOTIFY_WEBHOOK_URL": None,
+    "NOTIFY_WEBHOOK_TOKEN": None,
+    "NOTIFY_TIMEOUT_S": 10,
+    "NOTIFY_MAX_ATTEMPTS": 5,
+    "NOTIFY_BACKOFF_MIN": 5,
+    "SMTP_HOST": None,
+    "SMTP_PORT": 25,
+    "SMTP_STARTTLS": False,
+    "SMTP_USER": None,
+    "SMTP_PASSWORD": "",
+    "SMTP_FROM": None,
     "INGEST": True,
     "INGEST_MAX_BATCH": 500,
     "INGEST_BATCH_WINDOW_S": 0.005,
+    # How often ingest looks for a changed hot list or offline limits to push to the terminals.
+    "INGEST_CONFIG_POLL_S": 1.0,
+    # `run` also runs the due scheduled jobs (server/jobs) every minute; JOBS_EVERY_MIN overrides
+    # their intervals, e.g. {"stale": 5, "birthday": 0} (0: only by hand).
+    "JOBS": True,
+    "JOBS_EVERY_MIN": None,
     # Largest request body accepted (a registry import upload); larger ones get 413.
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     # Crash tests only: "kill_after_commit" makes ingest kill -9 itself between a

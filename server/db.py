@@ -58,12 +58,15 @@ def models():
     from server.customers import models as customers
     from server.fleet import models as fleet
     from server.ingest import models as ingest
+    from server.jobs import models as jobs
     from server.licences import models as licences
+    from server.notify import models as notify
     from server.loyalty import models as loyalty
     from server.wallet import models as wallet
 
     return (fleet.MODELS + loyalty.MODELS + ingest.MODELS + licences.MODELS + customers.MODELS + wallet.MODELS
-            + campaigns.MODELS)
+            + campaigns.MODELS + jobs.MODELS
+            + notify.MODELS)
 
 
 def create_tables():

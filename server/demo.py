@@ -6,6 +6,7 @@ agent only on the wire (DESIGN.md §1), so it starts them by command, not by imp
 
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -16,6 +17,7 @@ import tempfile
 import threading
 import time
 
+from protocol import mac
 from server import keys, runtime
 from server.embedded_broker import EmbeddedBroker
 from server.fleet import devices, merchants
@@ -31,6 +33,13 @@ ACQUIRERS = (
     ("DEMO-HZ", {"inst": "48992440", "settle": "48992440"}),  # regional acquirer out of its provinces: OUT_OF_SCOPE
     ("DEMO-GZ", {"inst": "48994110", "settle": "48994110"}),  # licence revoked: REVOKED
 )
+# The card pool of `possync-agent simulate` (agent/linux/simulate.py card_pool), redone here because the
+# server never imports the agent; tests/unit/server/test_demo.py checks both give the same cards.
+SIM_CARDS = 12
+SIM_BINS = ("622202", "621700", "625807", "436742")
+# Stored value each demo card starts with, in turn (minor units): the last is below the low-balance
+# reminder and soon declines a spend as INSUFFICIENT.
+SIM_FUNDS = (50000, 20000, 3000)
 
 
 def free_port(preferred):
@@ -87,6 +96,7 @@ def provision(app, workdir, count, mqtt_port):
             cfg["pos"]["port"] = free_port(0)
             devices.write_secret_file(path, json.dumps(cfg, indent=2) + "\n")
             paths.append(path)
+        seed_wallets(token_key, range(1, count + 1))
     for path in paths:  # the broker port may differ from the last run's
         with open(path) as f:
             cfg = json.load(f)
@@ -94,6 +104,50 @@ def provision(app, workdir, count, mqtt_port):
         cfg["pos"]["port"] = free_port(cfg["pos"]["port"])
         devices.write_secret_file(path, json.dumps(cfg, indent=2) + "\n")
     return paths
+
+
+def sim_pans(n, seed):
+    """The card numbers `possync-agent simulate --cards n --seed seed` swipes, in its order."""
+    rnd = random.Random(seed)
+    pans = []
+    for _ in range(n):
+        pans.append(_luhn(rnd.choice(SIM_BINS) + "".join(rnd.choice("0123456789") for _ in range(9))))
+        rnd.randint(1, 12)  # the card's expiry month: drawn to stay in step with the simulator
+    return pans
+
+
+def seed_wallets(token_key, seeds, cards=SIM_CARDS):
+    """A customer and a funded stored-value account for every card the simulated terminals swipe, so
+    their stored-value spends are approved; cards that have an account already are left as they are."""
+    from server.customers import identity
+    from server.loyalty.models import Card
+    from server.wallet import service as wallet
+    from server.wallet.models import WalletAccount
+
+    opened = 0
+    for seed in seeds:
+        for n, pan in enumerate(sim_pans(cards, seed)):
+            tok = mac.hexmac(token_key, pan.encode()).decode()
+            if WalletAccount.get_or_none(WalletAccount.tok == tok) is not None:
+                continue
+            card = Card.get_or_none(Card.tok == tok)
+            customer = card.customer_id if card is not None else identity.create_customer("demo")
+            if card is None:
+                identity.link_card(customer, tok, pan[:6], pan[-4:], "demo")
+            account = wallet.open_account(tok, customer, "CNY", actor="demo", bin=pan[:6], last4=pan[-4:])
+            wallet.topup(account["id"], SIM_FUNDS[n % len(SIM_FUNDS)], "demo:fund:" + tok[:32], actor="demo",
+                         tiers=[])
+            opened += 1
+    return opened
+
+
+def _luhn(digits):
+    """``digits`` with their Luhn check digit appended."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return digits + str((10 - total % 10) % 10)
 
 
 def run(workdir=None, terminals=3, http_port=5000, mqtt_port=1883, rate=0.5, seconds=None, out=sys.stdout):
@@ -117,8 +171,8 @@ def run(workdir=None, terminals=3, http_port=5000, mqtt_port=1883, rate=0.5, sec
         server = runtime.start(settings)
         paths = provision(server.app, workdir, terminals, mqtt_port)
         # a different seed per terminal: its own shoppers and sales
-        agents = [subprocess.Popen(agent_command() + ["simulate", "--config", p, "--rate", str(rate), "--cards", "12",
-                                                      "--seed", str(i)])
+        agents = [subprocess.Popen(agent_command() + ["simulate", "--config", p, "--rate", str(rate),
+                                                      "--cards", str(SIM_CARDS), "--seed", str(i)])
                   for i, p in enumerate(paths, 1)]
         print("possync demo: web UI at %s  (broker 127.0.0.1:%d, data in %s; Ctrl-C stops it)"
               % (server.url, mqtt_port, workdir), file=out, flush=True)

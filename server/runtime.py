@@ -8,18 +8,22 @@ from werkzeug.serving import make_server
 from server import create_app, keys
 from server.ingest.keycache import DeviceKeys
 from server.ingest.loop import IngestLoop
+from server.jobs import scheduler
 from server.obs import INGEST
 
 log = logging.getLogger("possync.server")
 
 
 class Runtime:
-    """A running server: ``app``, ``ingest`` (or None), ``url`` of the web app; ``stop()`` ends both."""
+    """A running server: ``app``, ``ingest`` (or None), ``url`` of the web app; ``stop()`` ends them all."""
 
     def __init__(self, app, http, ingest):
         self.app = app
         self.http = http
         self.ingest = ingest
+        self._jobs_stop = threading.Event()
+        if app.config["JOBS"]:
+            scheduler.start_thread(app, self._jobs_stop)
         self.port = http.server_port
         self.url = "http://%s:%d" % (app.config["HTTP_HOST"], self.port)
         self._thread = threading.Thread(target=http.serve_forever, name="possync-http", daemon=True)
@@ -27,6 +31,7 @@ class Runtime:
 
     def stop(self):
         """Stop taking requests and frames; frames not yet committed stay with the broker."""
+        self._jobs_stop.set()
         if self.ingest is not None:
             self.ingest.stop()
         self.http.shutdown()

@@ -1,5 +1,5 @@
-"""Customer display: loyalty status and authorisation answers as two 20-column lines,
-framed for a CD5220 VFD.
+"""Customer display: loyalty status, authorisation answers and coupon checks as two 20-column
+lines, framed for a CD5220 VFD.
 
 The texts and their GB18030 glyph codes live in agent.core.texts; zh-CN falls back to
 English when a glyph cannot be shown.
@@ -171,6 +171,8 @@ def render_authr(authr, lang="en"):
     lang = _lang(lang)
     if not isinstance(authr, dict):
         raise DisplayError("status", "an authorisation answer must be a dict")
+    if authr.get("op") == "coupon":
+        return render_coupon(authr, lang)
     words = T.AUTHR[lang]
     code = authr.get("code")
     money_ = "cur" in authr
@@ -185,6 +187,39 @@ def render_authr(authr, lang="en"):
         return words["short_money" if money_ else "short_points"], label + value
     reason = T.CODES[lang].get(code) if isinstance(code, str) else None
     return words["no"], reason if reason is not None else _code(code)
+
+
+def _percent(permille, room, lang):
+    """Permille as a percentage text of at most ``room`` columns: 150 -> "15%", 125 -> "12.5%"
+    (whole percent, abbreviated like points, when that does not fit)."""
+    text = "%d.%d%%" % (permille // 10, permille % 10) if permille % 10 else "%d%%" % (permille // 10)
+    if width(text) <= room:
+        return text
+    return _fit(permille // 10, room - 1, lang, "") + "%"
+
+
+def render_coupon(answer, lang="en"):
+    """Return ``(line1, line2)`` for a coupon check (an authr marked ``"op": "coupon"``): a valid
+    coupon over what it is worth (``ckind``, ``value``, ``cur``), a refusal over a hint where one
+    helps (re-read an unknown code; the network when it went unanswered)."""
+    words = T.COUPON[_lang(lang)]
+    code = answer.get("code")
+    if answer.get("ok") is True:
+        kind = answer.get("ckind")
+        if kind == "gift":
+            return words["VALID"], words["gift"]
+        value = _int(answer, "value", None)
+        room = COLS - (width(words["off"]) - 2)
+        if kind == "percent_off":
+            return words["VALID"], words["off"] % _percent(value, room, lang)
+        return words["VALID"], words["off"] % _money(value, answer.get("cur"), room, lang)
+    if not isinstance(code, str) or code == "VALID" or code.upper() != code or code not in words:
+        return words["no"], _code(code) if isinstance(code, str) else ""
+    if code == "UNKNOWN":
+        return words[code], words["check"]
+    if code == "OFFLINE":
+        return words[code], words["offline"]
+    return words[code], ""
 
 
 def render_message(key, lang="en"):

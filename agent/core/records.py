@@ -13,7 +13,7 @@ _MAX_AMOUNT = 1 << 53
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 ACQ_KEYS = ("inst", "lic", "mid", "tid", "settle")
 _ACQ_HINT = "must be an object with string fields among inst, lic, mid, tid, settle"
-POS_OPS = ("sale", "refund", "void", "redeem", "svspend", "svtopup", "svrefund", "status")
+POS_OPS = ("sale", "refund", "void", "redeem", "svspend", "svtopup", "svrefund", "coupon", "status")
 _WITH_ORIG = {"refund": "sale", "void": "sale", "svrefund": "svspend"}
 _SV_REFUSES = {"auth": "is set by the agent from the server's approval, not by the POS",
                "acq": "stored-value records carry no acquirer metadata"}

@@ -56,17 +56,33 @@ CODES = {
               "PIN_REQUIRED": "请输入密码", "WRONG_CURRENCY": "币种不符"},
 }
 
+# The terminal's coupon check (POS op "coupon"): line 1 per outcome ("no" for one this table does
+# not know); line 2 of a valid coupon is its face ("off" wraps the amount or percentage, "gift"),
+# of an unknown code "check", of an unanswered check "offline".
+COUPON = {
+    "en": {"VALID": "Coupon valid", "USED": "Coupon used", "EXPIRED": "Coupon expired", "VOID": "Coupon void",
+           "UNKNOWN": "Coupon unknown", "NOT_YET_VALID": "Coupon not yet valid", "NOT_YOURS": "Not this card's",
+           "CARD_NEEDED": "Swipe card first", "OFFLINE": "Coupon not checked", "no": "Coupon refused",
+           "off": "%s off", "gift": "Gift", "check": "Check the code", "offline": "Network offline"},
+    "zh-CN": {"VALID": "优惠券有效", "USED": "优惠券已使用", "EXPIRED": "优惠券已过期", "VOID": "优惠券已作废",
+              "UNKNOWN": "优惠券无效", "NOT_YET_VALID": "优惠券未生效", "NOT_YOURS": "非本卡优惠券",
+              "CARD_NEEDED": "请先刷会员卡", "OFFLINE": "优惠券未验证", "no": "优惠券不可用",
+              "off": "立减%s", "gift": "赠品", "check": "请核对券号", "offline": "网络离线"},
+}
+
 # Glyph -> its two-byte GB18030 code.
 GB18030 = {
-    "万": 0xCDF2, "不": 0xB2BB, "临": 0xC1D9, "交": 0xBDBB, "亿": 0xD2DA, "他": 0xCBFB, "付": 0xB8B6, "会": 0xBBE1,
-    "低": 0xB5CD, "余": 0xD3E0, "保": 0xB1A3, "偏": 0xC6AB, "储": 0xB4A2, "光": 0xB9E2, "入": 0xC8EB, "其": 0xC6E4,
-    "冻": 0xB6B3, "分": 0xB7D6, "刷": 0xCBA2, "券": 0xC8AF, "功": 0xB9A6, "单": 0xB5A5, "卡": 0xBFA8, "员": 0xD4B1,
-    "失": 0xCAA7, "存": 0xB4E6, "定": 0xB6A8, "密": 0xC3DC, "已": 0xD2D1, "币": 0xB1D2, "常": 0xB3A3, "异": 0xD2EC,
-    "式": 0xCABD, "惠": 0xBBDD, "成": 0xB3C9, "技": 0xBCBC, "拒": 0xBEDC, "支": 0xD6A7, "收": 0xCAD5, "新": 0xD0C2,
-    "方": 0xB7BD, "易": 0xD2D7, "普": 0xC6D5, "本": 0xB1BE, "术": 0xCAF5, "机": 0xBBFA, "构": 0xB9B9, "次": 0xB4CE,
-    "欢": 0xBBB6, "满": 0xC2FA, "用": 0xD3C3, "码": 0xC2EB, "离": 0xC0EB, "种": 0xD6D6, "积": 0xBBFD, "符": 0xB7FB,
-    "系": 0xCFB5, "线": 0xCFDF, "结": 0xBDE1, "络": 0xC2E7, "绝": 0xBEF8, "缓": 0xBBBA, "网": 0xCDF8, "联": 0xC1AA,
-    "误": 0xCEF3, "请": 0xC7EB, "读": 0xB6C1, "谢": 0xD0BB, "败": 0xB0DC, "足": 0xD7E3, "输": 0xCAE4, "迎": 0xD3AD,
-    "通": 0xCDA8, "重": 0xD6D8, "金": 0xBDF0, "银": 0xD2F8, "锁": 0xCBF8, "错": 0xB4ED, "非": 0xB7C7, "顾": 0xB9CB,
-    "额": 0xB6EE,
+    "万": 0xCDF2, "不": 0xB2BB, "临": 0xC1D9, "交": 0xBDBB, "亿": 0xD2DA, "他": 0xCBFB, "付": 0xB8B6, "优": 0xD3C5,
+    "会": 0xBBE1, "低": 0xB5CD, "余": 0xD3E0, "作": 0xD7F7, "使": 0xCAB9, "保": 0xB1A3, "偏": 0xC6AB, "储": 0xB4A2,
+    "先": 0xCFC8, "光": 0xB9E2, "入": 0xC8EB, "其": 0xC6E4, "冻": 0xB6B3, "减": 0xBCF5, "分": 0xB7D6, "刷": 0xCBA2,
+    "券": 0xC8AF, "功": 0xB9A6, "单": 0xB5A5, "卡": 0xBFA8, "可": 0xBFC9, "号": 0xBAC5, "员": 0xD4B1, "品": 0xC6B7,
+    "失": 0xCAA7, "存": 0xB4E6, "定": 0xB6A8, "密": 0xC3DC, "对": 0xB6D4, "已": 0xD2D1, "币": 0xB1D2, "常": 0xB3A3,
+    "废": 0xB7CF, "异": 0xD2EC, "式": 0xCABD, "惠": 0xBBDD, "成": 0xB3C9, "技": 0xBCBC, "拒": 0xBEDC, "支": 0xD6A7,
+    "收": 0xCAD5, "效": 0xD0A7, "新": 0xD0C2, "方": 0xB7BD, "无": 0xCEDE, "易": 0xD2D7, "普": 0xC6D5, "有": 0xD3D0,
+    "期": 0xC6DA, "未": 0xCEB4, "本": 0xB1BE, "术": 0xCAF5, "机": 0xBBFA, "构": 0xB9B9, "核": 0xBACB, "次": 0xB4CE,
+    "欢": 0xBBB6, "满": 0xC2FA, "生": 0xC9FA, "用": 0xD3C3, "码": 0xC2EB, "离": 0xC0EB, "种": 0xD6D6, "积": 0xBBFD,
+    "立": 0xC1A2, "符": 0xB7FB, "系": 0xCFB5, "线": 0xCFDF, "结": 0xBDE1, "络": 0xC2E7, "绝": 0xBEF8, "缓": 0xBBBA,
+    "网": 0xCDF8, "联": 0xC1AA, "证": 0xD6A4, "误": 0xCEF3, "请": 0xC7EB, "读": 0xB6C1, "谢": 0xD0BB, "败": 0xB0DC,
+    "赠": 0xD4F9, "足": 0xD7E3, "输": 0xCAE4, "过": 0xB9FD, "迎": 0xD3AD, "通": 0xCDA8, "重": 0xD6D8, "金": 0xBDF0,
+    "银": 0xD2F8, "锁": 0xCBF8, "错": 0xB4ED, "非": 0xB7C7, "顾": 0xB9CB, "额": 0xB6EE, "验": 0xD1E9,
 }

@@ -1,6 +1,11 @@
-"""Stored-value spends and point redemptions from the POS: ask the server on up/auth, answer
-the POS when the signed authr comes, or, for a spend, go offline within the limits when it
-does not come within ``auth_timeout_ms``.
+"""Stored-value spends, point redemptions and coupon checks from the POS: ask the server on
+up/auth, answer the POS when the signed authr comes, or, for a spend, go offline within the
+limits when it does not come within ``auth_timeout_ms``.
+
+A coupon check (``{"op": "coupon", "code": "PGBR-F0C8-P3C7"}``) uses nothing: the sale naming
+the coupon does. Its reply is ``{"ok": true, "outcome": ..., "message": ...}`` with outcome
+VALID (plus kind, value, cur, min_spend, expires), USED, EXPIRED, VOID, NOT_YET_VALID,
+NOT_YOURS, CARD_NEEDED, UNKNOWN (a mistyped code is caught here without asking) or OFFLINE.
 
 Runs in the runner's main loop (no threads): a request is answered later through
 PosServer.answer. A PIN from the POS is sealed into the request at once and kept nowhere:
@@ -13,8 +18,9 @@ import logging
 import os
 
 from agent.core import offline, records, shim
+from agent.linux import coupons
 from agent.linux.pos import error
-from protocol import money
+from protocol import envelope, money
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("possync.agent")
@@ -32,9 +38,7 @@ DECLINES = {
     "WRONG_CURRENCY": "the card holds another currency than this spend: take another payment method",
     "BAD_AMOUNT": "the server does not take this amount (points are redeemed in whole redeem units): change it",
 }
-_ANSWER_FIELDS = ("aid", "ok", "code", "bal", "cur")
-
-
+_ANSWER_FIELDS = ("aid", "ok", "code", "bal", "cur", "ckind", "value", "min", "exp")
 def new_aid():
     """A fresh authorisation id: 53 random bits, so ids do not repeat across restarts without stored state."""
     return (int.from_bytes(os.urandom(7), "big") & ((1 << 53) - 1)) or 1
@@ -49,10 +53,12 @@ class Authoriser:
         self.redeems = collections.OrderedDict()  # aid -> {"points", "ref", "card"}
 
     def start(self, op, req, client):
-        """Begin a POS "svspend" or "redeem": an error reply now, or None (answered later)."""
+        """Begin a POS "svspend", "redeem" or "coupon": a reply now, or None (answered later)."""
         r = self.runner
         if client is None:
             return error("bad_field", "op: %s needs the POS socket (it waits for the server's approval)" % op)
+        if op == "coupon":
+            return self._check_coupon(req, client)
         try:
             if op == "svspend":
                 pairs = records.check_tx(req, r.cfg["currency"])
@@ -95,6 +101,12 @@ class Authoriser:
         if job is None:
             r.stats["late_authr"] += 1
             log.info("auth: an answer (%s) for no waiting request: it came after the timeout", answer["code"])
+            return
+        if job["op"] == "coupon":
+            r.show("authr", dict(answer, op="coupon"))
+            if r.pos.connected(job["client"]):
+                r.pos.answer(job["client"], coupons.reply(job["code"], "VALID" if answer["ok"] else answer["code"],
+                                                          answer))
             return
         r.show("authr", answer)
         if not r.pos.connected(job["client"]):
@@ -154,9 +166,38 @@ class Authoriser:
             out["cur"] = answer["cur"]
         return out
 
+    def _check_coupon(self, req, client):
+        """Ask the server about the coupon ``req["code"]`` (with the card swiped, if any); None while waiting."""
+        r = self.runner
+        text = req.get("code")
+        if type(text) is not str or not 0 < len(text) <= 40:
+            return error("bad_field", "code: must be the coupon code as printed on the voucher (e.g. PGBR-F0C8-P3C7)")
+        code, why = coupons.parse(text)
+        if code is None:
+            r.show("authr", {"op": "coupon", "ok": False, "code": "UNKNOWN"})
+            return {"ok": True, "outcome": "UNKNOWN", "message": why}
+        job = {"op": "coupon", "client": client, "code": code}
+        now = int(shim.now())
+        card = r.last_swipe.peek(now)
+        if r.session.connected:
+            aid = new_aid()
+            pairs = [("aid", aid), ("ts", now), ("op", "coupon")]
+            if card is not None:
+                pairs += [("tok", card["tok"]), ("bin", card["bin"]), ("last4", card["last4"])]
+            pairs += [("coupon", code), ("nonce", binascii.hexlify(os.urandom(8)).decode())]
+            if r.session.publish("up/auth", envelope.build("auth", r.dev, pairs), 1):
+                job["deadline"] = shim.monotonic_ms() + r.cfg["auth_timeout_ms"]
+                self.pending[aid] = job
+                r.stats["coupon_checks"] += 1
+                return None
+        return self._unanswered(job, None)
+
     def _unanswered(self, job, tried):
         """No answer (``tried``: the id of the request that went unanswered, None if none was sent)."""
         r = self.runner
+        if job["op"] == "coupon":
+            r.show("authr", {"op": "coupon", "ok": False, "code": "OFFLINE"})
+            return coupons.reply(job["code"], "OFFLINE", None)
         if job["op"] == "redeem":
             if tried is None:
                 return error("offline", "points can be redeemed only online and the terminal is offline: complete "
@@ -201,4 +242,3 @@ class Authoriser:
         if aid is not None:
             reply["auth"] = aid
         return reply
-

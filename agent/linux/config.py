@@ -67,7 +67,7 @@ class _Check:
 def load(path):
     """Read and check the config at ``path``; return a dict with defaults filled in.
 
-    Adds ``key`` and ``token_key`` (bytes). Raises ConfigError naming the file and key.
+    Adds ``key`` and ``token_key`` (bytes) and ``pushed_path``. Raises ConfigError naming the file and key.
     """
     try:
         with open(path, encoding="utf-8") as f:
@@ -126,6 +126,8 @@ def check(raw, path="<dict>"):
         "max_bytes": c.int(o, "max_bytes", "outbox.max_bytes", 4096, 1 << 34, d["max_bytes"]),
         "max_count": c.int(o, "max_count", "outbox.max_count", 1, 10000000, d["max_count"]),
     }
+    # The config the server pushes is kept beside the outbox, never in this (the technician's) file.
+    cfg["pushed_path"] = cfg["outbox"]["path"] + ".pushed"
     p = c.section(raw, "pos")
     if p is None:
         c.fail("pos", "must be a JSON object")

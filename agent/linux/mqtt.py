@@ -21,7 +21,7 @@ class Session:
     """MQTT session of device ``cfg["device"]``; ``on_event(kind, obj)`` runs on the network thread.
 
     Events: ("connected", None), ("disconnected", None), ("ack", body dict), ("status", body dict),
-    ("authr", body dict).
+    ("authr", body dict), ("config", (body dict, frame bytes as received: kept to be verified again)).
     """
 
     def __init__(self, cfg, on_event, backoff=None):
@@ -124,6 +124,9 @@ class Session:
         except ProtocolError as exc:
             self.dropped[exc.reason] = self.dropped.get(exc.reason, 0) + 1
             log.warning("mqtt: dropped a down frame on %s: %s", msg.topic[:80], exc.reason)
+            return
+        if obj["kind"] == "config":
+            self.on_event("config", (obj, bytes(msg.payload)))
             return
         self.on_event(obj["kind"], obj)
 

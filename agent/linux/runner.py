@@ -1,7 +1,7 @@
 """The running agent: one main loop thread (selectors) plus the MQTT network thread.
 
 The main loop owns the outbox, forwarder, POS clients, reader, display and pending
-authorisations; the network thread only queues events (ack, status, authr, connected,
+authorisations; the network thread only queues events (ack, status, authr, config, connected,
 disconnected) and wakes it.
 """
 
@@ -13,14 +13,14 @@ import socket
 import time
 
 from agent.core import display as core_display
-from agent.core import records, shim
+from agent.core import pushed, records, shim
 from agent.core.forwarder import Forwarder
 from agent.core.outbox import Outbox, OutboxError
 from agent.linux import dropdir
 from agent.linux.authorise import Authoriser
 from agent.linux.mqtt import Session
 from agent.linux.pos import PosServer, error
-from protocol import envelope, track
+from protocol import envelope, money, track
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("possync.agent")
@@ -28,7 +28,8 @@ log = logging.getLogger("possync.agent")
 TICK_S = 0.2
 DROP_SCAN_S = 1.0
 RECENT = 256  # sid/seq -> tok kept for matching statuses to cards
-STATUS_EVENT = ("for", "id", "cust", "pts", "earned", "tier", "new", "lic", "sv", "svcur", "cpn", "low")
+# Status fields passed to the POS (the cashier's view): tags go there, never onto the customer display.
+STATUS_EVENT = ("for", "id", "cust", "pts", "earned", "tier", "new", "lic", "sv", "svcur", "cpn", "low", "tags")
 
 
 def version():
@@ -70,6 +71,7 @@ class Runner:
         self.sid = 0
         self.tok_of = {"sid": collections.OrderedDict(), "seq": collections.OrderedDict()}
         self.latest = {"sid": None, "seq": None}  # the statuses worth showing to the customer now
+        self.pushed = None  # the server's config applied over the file's offline limits and hot list
         self.stats = collections.Counter()
         self.events = collections.deque()
         self.sel = selectors.DefaultSelector()
@@ -84,6 +86,7 @@ class Runner:
         o = self.cfg["outbox"]
         os.makedirs(os.path.dirname(os.path.abspath(o["path"])), mode=0o700, exist_ok=True)
         self.outbox = Outbox(o["path"], o["max_bytes"], o["max_count"])
+        self.load_config()
         self.forwarder = Forwarder(self.outbox, self.cfg["window"], self.cfg["ack_timeout_s"] * 1000)
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -170,6 +173,8 @@ class Runner:
                 self.on_status(obj)
             elif kind == "authr":
                 self.auth.on_answer(obj)
+            elif kind == "config":
+                self.on_config(*obj)
             elif kind == "connected":
                 self._next_hb = 0.0
             elif kind == "disconnected":
@@ -269,6 +274,38 @@ class Runner:
                 event[k] = st[k]
         self.pos.push(event)
 
+    def load_config(self):
+        """Apply the config the server pushed before a restart, verified again, if one was kept."""
+        obj, _, problems = pushed.load(self.cfg["pushed_path"], self.dev, self.cfg["key"])
+        for problem in problems:
+            log.warning("config: a kept config was refused: %s", problem)
+        if obj is not None:
+            self._apply(obj, "restored from " + self.cfg["pushed_path"])
+
+    def on_config(self, obj, payload):
+        """A verified config from the server: applied at once if newer than the one applied, then kept."""
+        if not pushed.newer(obj, self.pushed):
+            if obj["cfg"] < self.pushed["cfg"]:
+                self.stats["old_configs"] += 1
+                log.warning("config: version %d ignored: version %d is applied already", obj["cfg"], self.pushed["cfg"])
+            return
+        self._apply(obj, "pushed by the server")
+        try:
+            pushed.save(self.cfg["pushed_path"], payload)
+        except OSError as exc:
+            log.error("config: version %d is applied but could not be kept in %s (%s): after a restart the "
+                      "last kept one applies until the server's is received again", obj["cfg"],
+                      self.cfg["pushed_path"], exc.strerror or exc)
+
+    def _apply(self, obj, how):
+        self.pushed = obj
+        self.cfg["offline"] = pushed.limits(obj)
+        self.cfg["frozen"] = frozenset(pushed.hot_list(obj))
+        cur = self.cfg["currency"]
+        log.info("config: version %d %s: offline limits %s per card, %s per terminal (%s); %d frozen cards%s",
+                 obj["cfg"], how, money.text(obj["card"], cur), money.text(obj["term"], cur), cur,
+                 len(obj["frozen"]), "" if obj["all"] else " (the most recent only: the full list does not fit)")
+
     def show(self, what, arg, offline=False):
         """Put a status, authr, message or plain text on the customer display, if there is one."""
         if self.display is None:
@@ -287,11 +324,11 @@ class Runner:
 
     def handle_pos(self, req, client=None):
         """Answer one POS request; a tx is "stored" only after the outbox fsync. ``client`` is the POS
-        connection (None for the drop folder); svspend and redeem answer it later (None here)."""
+        connection (None for the drop folder); svspend, redeem and coupon answer it later (None here)."""
         op = req.get("op")
         if op == "status":
             return self.status()
-        if op in ("svspend", "redeem"):
+        if op in envelope.AUTH_OPS:
             return self.auth.start(op, req, client)
         cur, acq = self.cfg["currency"], self.cfg["acq"]
         try:
@@ -346,4 +383,5 @@ class Runner:
                 "oldest_s": 0 if oldest is None else max(0, int(shim.now()) - oldest),
                 "full": self.outbox.full, "next_seq": self.outbox.next_seq,
                 "in_flight": len(self.forwarder.in_flight()), "version": self.ver,
-                "protocol": envelope.VERSION, "dropped_down": sum(self.session.dropped.values())}
+                "protocol": envelope.VERSION, "dropped_down": sum(self.session.dropped.values()),
+                "config": self.pushed["cfg"] if self.pushed is not None else 0, "frozen": len(self.cfg["frozen"])}

@@ -22,6 +22,7 @@ COUPON_EPILOG = """examples:
   possync-server coupon check PGBR-F0C8-P3C7 --amount 50.00
   possync-server coupon void PGBR-F0C8-P3C7
   possync-server coupon list --customer CABCDEFGHIJKLMNOP
+  possync-server coupon flags --since 2027-01-01
 
 Amounts are in the currency's units (10.00 CNY); percent_off values are percent (15 or 12.5).
 Without --customer a coupon is a bearer voucher anyone may present. Dates are calendar days
@@ -79,7 +80,14 @@ def argparse_coupon(sub, parent):
     lst.add_argument("--customer", metavar="C", required=True)
     lst.add_argument("--usable", action="store_true", help="only those usable now")
     lst.add_argument("--json", action="store_true", help="print JSON")
-    for q in (iss, chk, lst):
+    flg = _sub(csub, "flags", parent, "sales booked with a coupon the server refused",
+               "List sales (typically made offline) that named a coupon the server refused: already used, "
+               "expired, unknown or void. The sale is booked; follow the refusal up with the store.",
+               "  possync-server coupon flags\n  possync-server coupon flags --since 2027-01-01 --json")
+    flg.add_argument("--since", metavar="YYYY-MM-DD", help="only those recorded from this day on")
+    flg.add_argument("--limit", type=int, default=100, metavar="N", help="at most N, newest first (default 100)")
+    flg.add_argument("--json", action="store_true", help="print JSON")
+    for q in (iss, chk, lst, flg):
         q.add_argument("--tz", default="Asia/Shanghai", help="zone of the dates given and shown")
 
 
@@ -118,7 +126,8 @@ def argparse_gifts(sub, parent):
 
 
 def do_coupon(args):
-    return _run(args, "coupon " + args.action, {"issue": _issue, "check": _check, "void": _void, "list": _list})
+    return _run(args, "coupon " + args.action, {"issue": _issue, "check": _check, "void": _void, "list": _list,
+                                                "flags": _flags})
 
 
 def do_referral(args):
@@ -290,6 +299,25 @@ def _list(args, actor):
                                                 face(c["kind"], c["value"], c["cur"]), _local(c["expires_at"], args.tz),
                                                 c["campaign"]))
     print("%d coupon(s)" % len(rows))
+    return 0
+
+
+def _flags(args, actor):
+    from server.campaigns import coupons, settle
+
+    _zone(args.tz)
+    if args.limit < 1:
+        raise CampaignError("--limit %d: give 1 or more" % args.limit)
+    since = args.since and coupons.local_day_end(_day(args.since, "--since") - timedelta(days=1), args.tz)
+    rows = settle.flags(since, args.limit)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    for f in rows:
+        print("%s  %s seq %d ref %s  %s %s  coupon %s %s: %s  customer %s" % (
+            _local(f["sold_at"], args.tz), f["dev"], f["seq"], f["ref"], money(f["amount"], f["cur"]), f["cur"],
+            f["code"], f["outcome"], f["reason"], f["customer"] or "-"))
+    print("%d flagged sale(s)" % len(rows))
     return 0
 
 

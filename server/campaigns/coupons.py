@@ -20,6 +20,8 @@ from protocol.money import text as money
 
 OUTCOMES = ("VALID", "UNKNOWN", "EXPIRED", "USED", "NOT_YET_VALID", "WRONG_CUSTOMER", "MIN_SPEND",
             "WRONG_CURRENCY", "VOIDED")
+# The names the terminal's coupon check uses for some outcomes (the rest keep theirs).
+AT_TERMINAL = {"VOIDED": "VOID", "WRONG_CUSTOMER": "NOT_YOURS"}
 DEFAULT_TZ = "Asia/Shanghai"  # Merchant.tz's default: the day a coupon "expires on" ends there
 CHUNK = 200
 _FIELDS = [Coupon.code, Coupon.kind, Coupon.value, Coupon.cur, Coupon.min_spend, Coupon.customer, Coupon.campaign,
@@ -36,10 +38,12 @@ def issue(customer, kind, value, cur, expires_at, campaign, key, actor, min_spen
     """Issue one coupon for ``customer`` (None: a bearer voucher) and return its code.
 
     ``key`` names the issuing event: issuing under a key already used returns that coupon's
-    code and issues nothing. The customer must exist and be active.
+    code and issues nothing. The customer must exist and be active. Without ``valid_from`` it is
+    valid from the start of the current second: sale times are whole seconds.
     """
     now = now or utcnow()
-    row = _row(customer, kind, value, cur, expires_at, campaign, key, actor, min_spend, valid_from or now, now)
+    row = _row(customer, kind, value, cur, expires_at, campaign, key, actor, min_spend,
+               valid_from or now.replace(microsecond=0), now)
     with db.atomic():
         existing = Coupon.select(Coupon.code).where(Coupon.key == key).scalar()
         if existing:
@@ -62,7 +66,7 @@ def issue_batch(customers, kind, value, cur, expires_at, campaign, key, actor, m
     ``existing`` (issued by an earlier run) and ``skipped`` (unknown or not active).
     """
     now = now or utcnow()
-    valid_from = valid_from or now
+    valid_from = valid_from or now.replace(microsecond=0)
     _terms(kind, value, cur, min_spend, valid_from, expires_at, "%s:%s" % (key, "C" * 17), campaign)
     ids = list(dict.fromkeys(customers))
     counts = {"issued": 0, "existing": 0, "skipped": 0}
@@ -102,6 +106,30 @@ def validate(code, tok_or_customer, amount, cur, now=None):
     if coupon is None:
         return _outcome("UNKNOWN", "no coupon has the code %s: re-read the code" % printed(canonical))
     return _judge(coupon, _customer_of(tok_or_customer), amount, cur, now)
+
+
+def check_at_terminal(code, tok=None, now=None):
+    """A terminal's coupon check before the sale: ``(outcome, terms or None)``; nothing is used.
+
+    ``tok`` is the card swiped at the counter, if any. Outcomes are VALID, UNKNOWN, USED, EXPIRED,
+    VOID, NOT_YET_VALID, NOT_YOURS (bound to another customer than the card's) and CARD_NEEDED
+    (bound to a customer, and no card was swiped); ``terms`` (kind, value, cur, min_spend,
+    expires_at) come with VALID.
+    """
+    now = now or utcnow()
+    try:
+        coupon = Coupon.get_or_none(Coupon.code == normalise(code))
+    except CampaignError:
+        coupon = None
+    if coupon is None:
+        return "UNKNOWN", None
+    outcome = _judge(coupon, _customer_of(tok), None, None, now)["code"]
+    if outcome == "WRONG_CUSTOMER" and tok is None:
+        return "CARD_NEEDED", None
+    if outcome != "VALID":
+        return AT_TERMINAL.get(outcome, outcome), None
+    return outcome, {"kind": coupon.kind, "value": coupon.value, "cur": coupon.cur, "min_spend": coupon.min_spend,
+                     "expires_at": coupon.expires_at}
 
 
 def use(code, dev, seq, ref, amount, cur, now=None, customer=None):

@@ -2,7 +2,9 @@
 
 Rewards are booked through the points ledger under the keys ``referral:{referee}:referrer``
 and ``referral:{referee}:referee``, so however often, late or out of order ingest reports a
-referee's purchases, each reward is booked exactly once.
+referee's purchases, each reward is booked exactly once. When that first purchase is wholly
+refunded or voided, each reward is taken back once under ``referral:{referee}:{role}:back``,
+never below a balance of 0; what could not be taken back is kept as the referral's ``short``.
 """
 
 from datetime import timedelta
@@ -14,7 +16,7 @@ from server.campaigns.models import Referral
 from server.db import db, utcnow
 from server.ingest.models import Record
 from server.loyalty import ledger
-from server.loyalty.models import Customer
+from server.loyalty.models import Customer, PointsEntry
 
 REFERRER_POINTS = 500
 REFEREE_POINTS = 200
@@ -96,6 +98,68 @@ def reward_first_purchases(customer_ids, now=None, referrer_points=REFERRER_POIN
                 done.append(rid)
             Referral.update(rewarded_at=now).where(Referral.id.in_(done), Referral.rewarded_at.is_null()).execute()
     return booked
+
+
+def rewarded_referees(customer_ids):
+    """The ones among ``customer_ids`` that are referees rewarded and not yet taken back."""
+    out = set()
+    for part in chunked(sorted(customer_ids), CHUNK):
+        out.update(r for (r,) in Referral.select(Referral.referee).where(
+            Referral.referee.in_(part), Referral.rewarded_at.is_null(False), Referral.taken_back_at.is_null()).tuples())
+    return out
+
+
+def take_back(sales, now=None, actor="ingest"):
+    """Take back the referral rewards of each wholly reversed sale ``[(customer, dev, seq)]`` that was a
+    rewarded referee's first sale; returns ``{referee: points short}`` for those taken back now.
+
+    Each reward comes off the customer now holding it (the one it was merged into, if merged),
+    as far as that balance goes; the rest is recorded as the shortfall, in the entry's note and
+    in ``Referral.short``. A reversal seen again, or another reversal of the sale, books nothing.
+    """
+    now = now or utcnow()
+    buyers = {}
+    for customer, dev, seq in sales:
+        if customer:
+            buyers.setdefault(customer, set()).add((dev, seq))
+    if not buyers:
+        return {}
+    out = {}
+    with db.atomic():
+        pending = list(Referral.select().where(Referral.referee.in_(sorted(buyers)), Referral.rewarded_at.is_null(False),
+                                               Referral.taken_back_at.is_null()))
+        firsts = _first_sales([r.referee_id for r in pending])
+        for r in pending:
+            referee = r.referee_id
+            first = firsts.get(referee)
+            if first not in buyers[referee]:
+                continue
+            short = 0
+            for role in ("referrer", "referee"):
+                short += _take_back_one(referee, role, first, now, actor)
+            if Referral.update(taken_back_at=now, short=short).where(Referral.id == r.id,
+                                                                     Referral.taken_back_at.is_null()).execute():
+                out[referee] = short
+    return out
+
+
+def _take_back_one(referee, role, sale, now, actor):
+    """Take back the ``role`` reward of ``referee``'s referral; returns the points short."""
+    reward = (PointsEntry.select(PointsEntry.customer, PointsEntry.delta)
+              .where(PointsEntry.key == "referral:%s:%s" % (referee, role)).tuples().first())
+    if reward is None or reward[1] <= 0:
+        return 0
+    customer, points = reward
+    holder = _holders({customer}).get(customer)
+    if holder is None:
+        return points
+    take = min(points, max(0, ledger.balance(holder)))
+    note = "referral taken back: first sale %s seq %d reversed" % sale
+    if take < points:
+        note += "; %d of %d points taken, %d short (balance never below 0)" % (take, points, points - take)
+    booked = ledger.post(holder, -take, "referral_back", "referral:%s:%s:back" % (referee, role), now=now,
+                         dev=sale[0], seq=sale[1], note=note, actor=actor)
+    return points - take if booked else 0
 
 
 def _check_points(*points):

@@ -193,9 +193,9 @@ def _merge(args, actor):
     from server.customers import identity
 
     out = identity.merge(args.src, args.dst, actor, args.reason)
-    print("%s merged into %s: %d point(s), %d card(s), %d case(s), %d vault field(s) moved%s"
+    print("%s merged into %s: %d point(s), %d card(s), %d case(s), %d vault field(s) moved; tier %s%s"
           % (out["src"], out["dst"], out["points"], out["cards"], out["cases"], len(out["vault_fields"]),
-             " (was merged already; vault step finished)" if out["already"] else ""))
+             out["tier"], " (was merged already; vault step finished)" if out["already"] else ""))
     return 0
 
 

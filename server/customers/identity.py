@@ -11,7 +11,7 @@ from server.campaigns import coupons
 from server.customers import notes, wipe
 from server.customers.models import CardEvent, CustomerMerge, ServiceCase
 from server.db import db, utcnow
-from server.loyalty import ledger
+from server.loyalty import ledger, tiers
 from server.loyalty.models import Card, Customer
 from server.loyalty.service import new_customer_id
 from server.vault import store
@@ -129,7 +129,8 @@ def unlink_card(tok, actor, note=None):
 
 
 def merge(src, dst, actor, reason):
-    """Merge customer ``src`` into ``dst`` (one person): cards, points, wallets, open coupons, cases, vault fields.
+    """Merge customer ``src`` into ``dst`` (one person): cards, points, tier and qualifying spend, wallets, open
+    coupons, cases, vault fields.
 
     The main-database part is one transaction; then the vault: ``dst`` keeps its own fields
     and gains those only ``src`` had, and ``src``'s vault is erased. Merging again a pair
@@ -141,7 +142,7 @@ def merge(src, dst, actor, reason):
         done = _check_merge(get(src), get(dst))
         if done:
             outcome = {"src": src, "dst": dst, "points": 0, "cards": 0, "cases": 0, "wallets": 0, "coupons": 0,
-                       "already": True}
+                       "tier": get(dst).tier, "already": True}
         else:
             outcome = _merge_rows(src, dst, actor, notes.write(dst, reason, actor, "merge"))
     outcome["vault_fields"] = _merge_vault(src, dst, actor)
@@ -181,10 +182,11 @@ def _merge_rows(src, dst, actor, note):
                              other=other, at=now, actor=actor, note=note)
     Card.update(customer=dst).where(Card.customer == src).execute()
     cases = ServiceCase.update(customer=dst).where(ServiceCase.customer == src).execute()
+    tier = tiers.carry_over(src, dst, now)["tier"]
     Customer.update(state="merged", merged_into=dst).where(Customer.id == src).execute()
     CustomerMerge.create(src=src, dst=dst, at=now, actor=actor, note=note, points=points)
     return {"src": src, "dst": dst, "points": points, "cards": len(cards), "cases": cases, "wallets": wallets,
-            "coupons": moved_coupons, "already": False}
+            "coupons": moved_coupons, "tier": tier, "already": False}
 
 
 def _merge_vault(src, dst, actor):

@@ -63,6 +63,19 @@ class Device(BaseModel):
         }
 
 
+class FleetConfig(BaseModel):
+    """The config every terminal is pushed (server.fleet.pushconfig): one row, ``version`` rising with each change.
+
+    ``limits`` is the JSON of the offline limits last recorded ("" until the ingest records its setting).
+    """
+
+    id = IntegerField(primary_key=True)
+    version = BigIntegerField(default=0)
+    limits = CharField(max_length=200, default="")
+    reason = CharField(max_length=40, default="")
+    changed_at = DateTimeField(default=utcnow)
+
+
 def iso(when):
     """A stored UTC time as ISO 8601 with a Z, or None."""
     if when is None:
@@ -70,4 +83,4 @@ def iso(when):
     return when.replace(microsecond=0).isoformat() + "Z"
 
 
-MODELS = [Merchant, Device]
+MODELS = [Merchant, Device, FleetConfig]

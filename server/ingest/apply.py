@@ -1,4 +1,4 @@
-"""Apply a batch of verified frames in one transaction: dedupe, book points, advance acks."""
+"""Apply a batch of verified frames in one transaction: dedupe, book points, coupons and referrals, advance acks."""
 
 import hashlib
 from collections import defaultdict, namedtuple
@@ -6,7 +6,7 @@ from collections import defaultdict, namedtuple
 from peewee import IntegrityError, chunked
 
 from protocol.envelope import SV_KINDS, TX_KINDS
-from server.campaigns import coupons, referral
+from server.campaigns import coupons, referral, settle
 from server.db import bulk_insert, db, utcnow
 from server.fleet.models import Device
 from server.ingest import extras
@@ -17,6 +17,7 @@ from server.loyalty.booking import sold_at
 from server.wallet import offline as wallet
 
 CHUNK = 200
+REVERSING = ("refund", "void")
 # How far past acked_upto one batch looks for contiguous seqs: a seq that never comes
 # (a terminal lost it) must not make every later batch read all records after it.
 SCAN_AHEAD = 4096
@@ -80,6 +81,7 @@ def _apply(items, states, seen, now):
     bulk_insert(Record, RECORD_FIELDS, rows)
     buyers = {results[(dev, obj["seq"])]["customer"] for dev, obj, h in new if obj["kind"] == "sale"}
     referral.reward_first_purchases(sorted(c for c in buyers if c), now)
+    _undo_reversed(new, results, now)
     _update_devices(items, states, seen, now)
     _note_conflicts(conflicts)
     acks = _advance(acked)
@@ -105,12 +107,51 @@ def _stored_value(records, now):
 
 
 def _use_coupons(new, results, now):
-    """Take the coupon a sale names; one already used elsewhere or invalid is left to the coupon report."""
+    """Take the coupon a sale names; a refused one (used elsewhere, expired, unknown, void) is flagged, the sale stands."""
     for dev, obj, h in new:
         if obj["kind"] == "sale" and "coupon" in obj:
             customer = results[(dev, obj["seq"])]["customer"]
-            coupons.use(obj["coupon"], dev, obj["seq"], obj["ref"], obj["amount"], obj["cur"],
-                        now=sold_at(obj, now), customer=customer)
+            when = sold_at(obj, now)
+            out = coupons.use(obj["coupon"], dev, obj["seq"], obj["ref"], obj["amount"], obj["cur"], now=when,
+                              customer=customer)
+            if not out["ok"]:
+                settle.flag_refused(dev, obj["seq"], obj["ref"], obj["coupon"], out["code"], out["reason"],
+                                    obj["amount"], obj["cur"], customer, when, now)
+
+
+def _undo_reversed(new, results, now):
+    """A sale wholly refunded or voided gives back its coupon and, if it was a referee's first, the referral rewards.
+
+    Looks at the sales this batch's refunds and voids name, and at this batch's sales (their
+    reversal may have come first); only a sale that used a coupon or was bought by a rewarded
+    referee has its reversals summed, so plain sales cost two indexed look-ups per chunk.
+    """
+    sales = {}  # (dev, ref) -> (seq, customer, amount); the latest sale of a ref wins, as in _with_origs
+    for dev, obj, h in new:
+        if obj["kind"] == "sale":
+            sales[(dev, obj["ref"])] = (obj["seq"], results[(dev, obj["seq"])]["customer"], obj["amount"])
+    named = {(dev, obj["orig"]) for dev, obj, h in new if obj["kind"] in REVERSING and obj.get("orig")}
+    for dev, ref, seq, customer, amount in _record_rows(("dev", "ref", "seq", "customer", "amount"), "ref",
+                                                        named - set(sales), ' AND "kind" = %s ORDER BY "seq"'
+                                                        % db.param, ["sale"]):
+        sales[(dev, ref)] = (seq, customer, amount)
+    if not sales:
+        return
+    with_coupon = settle.used_by([(dev, seq) for (dev, ref), (seq, c, a) in sales.items()])
+    referees = referral.rewarded_referees({c for seq, c, a in sales.values() if c})
+    sales = {k: v for k, v in sales.items() if (k[0], v[0]) in with_coupon or v[1] in referees}
+    refunded, voided = defaultdict(int), set()
+    for dev, orig, kind, amount in _record_rows(("dev", "orig", "kind", "amount"), "orig", set(sales),
+                                                ' AND "kind" IN (%s, %s)' % (db.param, db.param), list(REVERSING)):
+        if kind == "void":
+            voided.add((dev, orig))
+        else:
+            refunded[(dev, orig)] += amount
+    whole = [(dev, seq, customer) for (dev, ref), (seq, customer, amount) in sorted(sales.items())
+             if (dev, ref) in voided or ((dev, ref) in refunded and refunded[(dev, ref)] >= amount)]
+    if whole:
+        settle.give_back([(dev, seq) for dev, seq, customer in whole], now)
+        referral.take_back([(customer, dev, seq) for dev, seq, customer in whole], now)
 
 
 def _with_verdict(status, lic):

@@ -2,7 +2,8 @@
 
 paho's network thread only enqueues; one worker thread verifies, commits a batch in
 one transaction and only then publishes acks/statuses and PUBACKs the broker
-(``manual_ack``), so a crash before the commit means the broker redelivers.
+(``manual_ack``), so a crash before the commit means the broker redelivers. Between batches
+the worker also polls the pushed config's version and publishes a new one (server.fleet.pushconfig).
 """
 
 import logging
@@ -14,11 +15,13 @@ import time
 import traceback
 from collections import namedtuple
 
+from paho.mqtt.client import MQTT_ERR_SUCCESS
 from peewee import InterfaceError, OperationalError
 
 from protocol.errors import ProtocolError
 from server import metrics
 from server.db import db
+from server.fleet import pushconfig
 from server.ingest import authorise, extras
 from server.ingest.answers import ack_frame, authr_frame, status_frame
 from server.ingest.apply import Batch, apply_batch
@@ -56,6 +59,8 @@ class IngestLoop:
         self._unsaved = set()
         self._saved_at = time.monotonic()
         self._frames = {}  # kind -> its FRAMES counter
+        self.pusher = pushconfig.Pusher(keys, self._publish_retained, pushconfig.configured_limits(config),
+                                        every_s=float(config["INGEST_CONFIG_POLL_S"]))
 
     # --- MQTT client (paho's thread) -------------------------------------------------
 
@@ -66,6 +71,7 @@ class IngestLoop:
         self._gen += 1
         up = SHARED_UP_TOPIC if self.config.get("MQTT_SHARED", True) else UP_TOPIC
         client.subscribe([(up, 1), (STATE_TOPIC, 1)])
+        self.pusher.forget()  # a broker that lost its retained configs gets them again
         self.connected = True
         log.info("connected to the broker, subscribed to %s and %s", up, STATE_TOPIC)
 
@@ -106,6 +112,7 @@ class IngestLoop:
                     self.keys.tick()
                 except Exception as exc:
                     log.warning("cannot re-read device keys (%s); using the ones in memory", exc)
+                self._push_config()
                 if not batch:
                     self._flush_seen()
                     continue
@@ -200,6 +207,22 @@ class IngestLoop:
     def _saved(self):
         self._unsaved = set()
         self._saved_at = time.monotonic()
+
+    def _push_config(self):
+        """Publish the fleet config to the devices that lack its current version (about once a second)."""
+        if not self.connected:
+            return
+        try:
+            self.pusher.tick()
+        except TRANSIENT as exc:
+            log.error("database unavailable (%s): the terminals' config is pushed when it is back", exc)
+            _reset_connection()
+        except Exception:
+            self._internal("config push", "the fleet config")
+
+    def _publish_retained(self, topic, payload):
+        info = self.client.publish(topic, payload, qos=1, retain=True)
+        return info.rc == MQTT_ERR_SUCCESS
 
     def _answer_swipes(self, swipes):
         try:

@@ -2,7 +2,8 @@
 
 A sale books its earn (``{dev}:{seq}:earn``), one bonus per campaign (``{dev}:{seq}:bonus:<id>``)
 and, when it carries ``redeem`` points, the burn: under ``auth:{dev}:{auth}``, the key the online
-authorisation booked it with (so nothing twice), else ``{dev}:{seq}:burn``. It counts toward the
+authorisation booked it with (so nothing twice), else ``{dev}:{seq}:burn``; if that authorisation was
+released meanwhile (no sale in time, server.loyalty.redeem), under ``auth:{dev}:{auth}:late``. It counts toward the
 qualifying spend and raises the tier at once when a threshold is reached; the tier multiplier
 is the one in force before the sale.
 
@@ -21,14 +22,15 @@ from datetime import datetime, timezone
 from server.loyalty import programme
 from server.loyalty.earn import base_points, expires_at, qualified, sale_points
 from server.loyalty.models import new_customer_id
+from server.loyalty.redeem import LATE
 
 
 class Booking:
     """Entries, enrolments and sale rows of one batch; ``people`` carries each balance as it moves."""
 
-    def __init__(self, prog, now, cards, rows, people, keys, merchants):
+    def __init__(self, prog, now, cards, rows, people, keys, merchants, released=frozenset()):
         self.prog, self.now, self.cards, self.rows, self.people = prog, now, cards, rows, people
-        self.keys, self.merchants = keys, merchants
+        self.keys, self.merchants, self.released = keys, merchants, released
         self.entries, self.new_cards = [], []
         self._expiry = {}
 
@@ -38,7 +40,7 @@ class Booking:
         dev, seq = tx["dev"], tx["seq"]
         if tx["kind"] != "sale":
             return ["%s:%s:reverse" % (dev, seq)]
-        return ["%s:%s:earn" % (dev, seq), _burn_key(tx)]
+        return ["%s:%s:earn" % (dev, seq), _burn_key(tx), _burn_key(tx) + ":late"]
 
     def sale(self, tx):
         """Book a sale; ``(customer, points it earned, enrolled now)``."""
@@ -140,9 +142,11 @@ class Booking:
         if not isinstance(redeem, int) or isinstance(redeem, bool) or redeem <= 0:
             return 0
         key = _burn_key(tx)
+        note = "no authorisation on record" if tx.get("auth") else "redeemed without an authorisation id"
+        if tx.get("auth") is not None and (tx["dev"], str(tx["auth"])) in self.released:
+            key, note = key + ":late", LATE
         if key in self.keys:
             return -self.keys[key][1]
-        note = "no authorisation on record" if tx.get("auth") else "redeemed without an authorisation id"
         return -self._entry(cust, -redeem, "burn", key, tx, note=note)
 
     def _spend(self, cust, tx, sign):

@@ -10,8 +10,7 @@ from collections import Counter
 from peewee import Case, chunked, fn
 
 from server.db import bulk_insert, db, utcnow
-from server.ingest.models import Record
-from server.loyalty import ledger, programme
+from server.loyalty import ledger, programme, tiers
 from server.loyalty.earn import add_months, qualified
 from server.loyalty.models import Customer, PointsEntry
 
@@ -97,10 +96,6 @@ def after_review(prog, tier, reached):
 
 
 def window_spend(custs, since, until, cur):
-    """``{customer: sales - refunds - voids}`` in ``cur`` received in ``(since, until]``."""
-    signed = Case(Record.kind, [("sale", Record.amount)], 0 - Record.amount)
-    rows = (Record.select(Record.customer, fn.SUM(signed))
-            .where(Record.customer.in_(custs) & (Record.cur == cur) & (Record.received_at > since)
-                   & (Record.received_at <= until))
-            .group_by(Record.customer).tuples())
-    return dict(rows)
+    """``{customer: sales - refunds - voids}`` in ``cur`` received in ``(since, until]``, counting the records
+    of the customers merged into each (server.loyalty.tiers)."""
+    return tiers.group_spend(custs, since, until, cur)

@@ -27,7 +27,7 @@ class Customer(BaseModel):
     points = BigIntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
     state = CharField(max_length=8, default="active")
-    merged_into = CharField(max_length=17, null=True)
+    merged_into = CharField(max_length=17, null=True, index=True)  # reviews gather a merged group's spend
     tier = CharField(max_length=8, default="basic")
     tier_since = DateTimeField(null=True)
     tier_review_at = DateTimeField(null=True)
@@ -97,7 +97,11 @@ class SalePoints(BaseModel):
 
 
 class RedeemAuth(BaseModel):
-    """The answer given to one online redeem request: a replay of ``(dev, aid)`` gets it again."""
+    """The answer given to one online redeem request: a replay of ``(dev, aid)`` gets it again.
+
+    ``held``: an approved burn whose sale (the record naming it) has not come yet; the
+    stale-approvals job gives the points back after the grace period and sets ``released_at``.
+    """
 
     dev = CharField(max_length=32)
     aid = CharField(max_length=40)
@@ -106,9 +110,12 @@ class RedeemAuth(BaseModel):
     code = CharField(max_length=16)
     pts = BigIntegerField()
     created_at = DateTimeField(default=utcnow)
+    # Not null with a default: rows of an older database become "not held" and are never released.
+    held = BooleanField(default=False)
+    released_at = DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("dev", "aid"), True),)
+        indexes = ((("dev", "aid"), True), (("held", "created_at"), False))
 
 
 class Programme(BaseModel):

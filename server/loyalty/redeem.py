@@ -1,10 +1,24 @@
-"""Points redemption at the terminal: the online authorisation that books the burn, and its value."""
+"""Points redemption at the terminal: the online authorisation that books the burn, and its value.
+
+An approved burn stays ``held`` until the sale naming it arrives (settle). One still held after
+the grace period is released by a job: the points come back under ``auth:{dev}:{aid}:release``;
+a sale that comes after that burns them again under ``auth:{dev}:{aid}:late`` (server.loyalty.booking),
+noted late_after_release. Both sides decide by a conditional UPDATE of the held row, so the
+points move once whichever commits first.
+"""
+
+from collections import defaultdict
+from datetime import timedelta
+
+from peewee import chunked
 
 from server.db import db, utcnow
 from server.loyalty import ledger, programme
-from server.loyalty.models import Card, Customer, RedeemAuth
+from server.loyalty.models import Card, Customer, PointsEntry, RedeemAuth
 
 AID_MAX = 40
+CHUNK = 200
+LATE = "late_after_release"
 
 
 def authorise_redeem(dev, aid, tok, points, now=None):
@@ -38,7 +52,7 @@ def authorise_redeem(dev, aid, tok, points, now=None):
                         note="authorised online", actor="ingest:%s" % dev)
             code, pts = "APPROVED", customer.points - points
         RedeemAuth.create(dev=dev, aid=aid, customer=customer, points=points if valid else 0, code=code, pts=pts,
-                          created_at=now)
+                          created_at=now, held=code == "APPROVED")
     return _answer(code, pts)
 
 
@@ -49,6 +63,72 @@ def redeem_value(points, cur):
         raise ledger.LedgerError("redeem: points buy a discount in %s only, not %s" % (prog["cur"], cur))
     unit, value = prog["redeem"]
     return points // unit * value
+
+
+def settle(pairs):
+    """Mark the redemptions ``[(dev, aid)]`` as met by their sale; returns those released before it came.
+
+    Call inside the transaction that books the sales.
+    """
+    by_dev = defaultdict(set)
+    for dev, aid in pairs:
+        by_dev[dev].add(str(aid))
+    released = set()
+    for dev, aids in sorted(by_dev.items()):
+        for part in chunked(sorted(aids), CHUNK):
+            mine = (RedeemAuth.dev == dev) & RedeemAuth.aid.in_(part)
+            RedeemAuth.update(held=False).where(mine & (RedeemAuth.held == True)).execute()  # noqa: E712 (SQL)
+            query = RedeemAuth.select(RedeemAuth.aid).where(mine & RedeemAuth.released_at.is_null(False))
+            released.update((dev, aid) for (aid,) in query.tuples())
+    return released
+
+
+def release_stale(grace_min, now=None, actor="job:stale", progress=None, chunk=CHUNK):
+    """Give back the points of every redemption still held ``grace_min`` minutes after its approval.
+
+    Returns ``{"released": n, "points": total}``; run again, it finds nothing more.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(minutes=grace_min)
+    ids = [i for (i,) in RedeemAuth.select(RedeemAuth.id).where(
+        (RedeemAuth.held == True) & (RedeemAuth.created_at <= cutoff)).order_by(RedeemAuth.id).tuples()]  # noqa: E712
+    released, points, done = 0, 0, 0
+    if progress:
+        progress(0, len(ids))
+    for part in chunked(ids, chunk):
+        with db.atomic():
+            for row in RedeemAuth.select().where(RedeemAuth.id.in_(part)).order_by(RedeemAuth.id):
+                back = _release(row, now, grace_min, actor)
+                released += 1 if back else 0
+                points += back
+        done += len(part)
+        if progress:
+            progress(done, len(ids))
+    return {"released": released, "points": points}
+
+
+def _release(row, now, grace_min, actor):
+    """Release one held redemption unless its sale came meanwhile; the points given back."""
+    taken = RedeemAuth.update(held=False, released_at=now).where(
+        (RedeemAuth.id == row.id) & (RedeemAuth.held == True)).execute()  # noqa: E712 (SQL, not Python)
+    key = "auth:%s:%s" % (row.dev, row.aid)
+    burn = PointsEntry.get_or_none(PointsEntry.key == key)
+    if not taken or burn is None or burn.delta >= 0:
+        return 0
+    ledger.post(_holder(burn.customer_id), -burn.delta, "release", key + ":release", now=now, dev=row.dev,
+                note="no sale within %d min of the approval" % grace_min, actor=actor)
+    return -burn.delta
+
+
+def _holder(customer):
+    """The customer holding ``customer``'s points now (following merges)."""
+    for _ in range(1000):
+        merged_into = Customer.select(Customer.merged_into).where(
+            (Customer.id == customer) & (Customer.state == "merged")).scalar()
+        if not merged_into:
+            return customer
+        customer = merged_into
+    raise ledger.LedgerError("customer %s: merge chain longer than 1000 (a cycle?)" % customer)
 
 
 def _answer(code, pts):

@@ -9,7 +9,7 @@ from peewee import chunked
 
 from server.db import bulk_insert, db, utcnow
 from server.fleet.models import Device
-from server.loyalty import ledger, programme
+from server.loyalty import ledger, programme, redeem
 from server.loyalty.booking import Booking
 from server.loyalty.earn import add_months
 from server.loyalty.models import Card, Customer, PointsEntry, SalePoints, new_customer_id
@@ -67,11 +67,13 @@ def apply_txs(txs, now=None):
     cards = _cards({tx["tok"] for tx in txs if tx.get("tok")})
     rows = _sale_rows({(tx["dev"], tx["ref"] if tx["kind"] == "sale" else tx.get("orig")) for tx in txs
                        if tx["kind"] == "sale" or tx["kind"] in REVERSING})
+    released = redeem.settle([(tx["dev"], tx["auth"]) for tx in txs
+                              if tx["kind"] == "sale" and tx.get("auth") is not None])
     keys = ledger.booked(key for tx in txs for key in Booking.keys_of(tx))
     people = _people(set(cards.values()) | {r["customer"] for r in rows.values()}
                      | {tx.get("customer") for tx in txs} | {cust for cust, delta in keys.values()})
     merchants = _merchants({tx["dev"] for tx in txs}) if any(c["merchant"] for c in prog["campaigns"]) else {}
-    book = Booking(prog, now, cards, rows, people, keys, merchants)
+    book = Booking(prog, now, cards, rows, people, keys, merchants, released)
     out = []
     for tx in txs:
         if tx["kind"] == "sale":

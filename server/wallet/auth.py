@@ -45,16 +45,34 @@ def authorise(dev, aid, tok, amount, cur, pin, now=None, merchant=None):
         if earlier is not None:
             return earlier
         row = WalletAccount.get_or_none(WalletAccount.tok == tok)
-        code, bal = _decide(row, key_of(dev, aid), amount, cur, pin, stored, ok, now, dev, merchant)
+        code, bal, held = _decide(row, key_of(dev, aid), amount, cur, pin, stored, ok, now, dev, merchant)
         AuthAttempt.create(dev=dev, aid=aid, account=row.id if row else None, tok=None if row else tok,
-                           amount=amount, cur=cur, code=code, bal=bal, merchant=merchant, at=now)
+                           amount=amount, cur=cur, code=code, bal=bal, merchant=merchant, at=now, held=held)
     if code != "APPROVED":
         log.info("stored-value authorisation %s/%s declined: %s", dev, aid, code)
     return _answer(code, bal, row.cur if row else cur)
 
 
 def _decide(row, key, amount, cur, pin, stored, ok, now, dev, merchant):
-    """(code, balance to show) for the request; books the spend when approved."""
+    """(code, balance to show, held) for the request; books the spend when approved.
+
+    held: this approval booked the spend and now waits for the terminal's record naming it.
+    """
+    code, bal = _check(row, key, amount, cur, pin, stored, ok, now)
+    if code is not None:
+        return code, bal, False
+    taken = WalletAccount.update(balance=WalletAccount.balance - amount).where(
+        (WalletAccount.id == row.id) & (WalletAccount.balance >= amount)).execute()
+    balance = WalletAccount.select(WalletAccount.balance).where(WalletAccount.id == row.id).scalar()
+    if not taken:
+        return "INSUFFICIENT", balance, False
+    WalletEntry.create(account=row.id, delta=-amount, kind="spend", key=key, dev=dev, merchant=merchant, at=now,
+                       booked_at=now)
+    return "APPROVED", balance, True
+
+
+def _check(row, key, amount, cur, pin, stored, ok, now):
+    """(code, balance) of a request answered without booking, else (None, None)."""
     if amount is None:
         return "BAD_AMOUNT", None
     if row is None:
@@ -73,14 +91,7 @@ def _decide(row, key, amount, cur, pin, stored, ok, now, dev, merchant):
         outcome = pins.count(row, pins.recheck(row, pin, stored, ok), now)
         if outcome != "OK":
             return outcome, None
-    taken = WalletAccount.update(balance=WalletAccount.balance - amount).where(
-        (WalletAccount.id == row.id) & (WalletAccount.balance >= amount)).execute()
-    balance = WalletAccount.select(WalletAccount.balance).where(WalletAccount.id == row.id).scalar()
-    if not taken:
-        return "INSUFFICIENT", balance
-    WalletEntry.create(account=row.id, delta=-amount, kind="spend", key=key, dev=dev, merchant=merchant, at=now,
-                       booked_at=now)
-    return "APPROVED", balance
+    return None, None
 
 
 def _earlier(dev, aid, tok, amount, cur):

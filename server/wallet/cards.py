@@ -1,13 +1,15 @@
 """A member card's life: report loss (挂失) freezes it at once, unfreeze, reissue onto a new card, forget.
 
 The tokens of every card that is not active form the fleet's hot list (``frozen_tokens``):
-terminals refuse them offline too.
+terminals refuse them offline too. Each change of that list raises the pushed config's version in
+the same transaction, so the running ingest sends the terminals the new list within a second.
 """
 
 import logging
 import os
 
 from server.db import db, utcnow
+from server.fleet import pushconfig
 from server.wallet import WalletError
 from server.wallet.models import FREEZE_REASONS, UNFREEZE_REASONS, AuthAttempt, WalletAccount, WalletEvent, find
 from server.wallet.service import as_dict, book, check_tok, create
@@ -32,6 +34,7 @@ def freeze(tok, actor, reason, now=None):
             WalletAccount.update(state="frozen", frozen_at=now, frozen_by=actor).where(
                 WalletAccount.id == row.id).execute()
             WalletEvent.create(account=row.id, action="freeze", at=now, actor=actor, reason=reason)
+            pushconfig.bump("freeze", now)
     if changed:
         log.info("stored-value account %s frozen (%s) by %s", row.id, reason, actor)
     return dict(as_dict(find(row.id)), changed=changed)
@@ -52,6 +55,7 @@ def unfreeze(tok, actor, reason, now=None):
             WalletAccount.update(state="active", frozen_at=None, frozen_by=None).where(
                 WalletAccount.id == row.id).execute()
             WalletEvent.create(account=row.id, action="unfreeze", at=now, actor=actor, reason=reason)
+            pushconfig.bump("unfreeze", now)
     if changed:
         log.info("stored-value account %s unfrozen (%s) by %s", row.id, reason, actor)
     return dict(as_dict(find(row.id)), changed=changed)
@@ -87,6 +91,7 @@ def reissue(old_tok, new_tok, actor, bin="", last4="", now=None):
                  note="from %s" % old.id)
         WalletAccount.update(state="replaced", replaced_by=new.id).where(WalletAccount.id == old.id).execute()
         WalletEvent.create(account=old.id, action="replace", at=now, actor=actor, other=new.id)
+        pushconfig.bump("reissue", now)
     log.info("stored-value account %s reissued as %s by %s", old.id, new.id, actor)
     return as_dict(WalletAccount.get_by_id(new.id))
 
@@ -116,4 +121,6 @@ def forget_cards(customers, actor, now=None):
             WalletEvent.create(account=row.id, action="close", at=now, actor=actor, reason="erased")
             owed[row.cur] = owed.get(row.cur, 0) + row.balance
             old.add(row.tok)
+        if rows:
+            pushconfig.bump("erase", now)
     return len(rows), owed, old

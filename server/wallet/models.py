@@ -11,8 +11,10 @@ from server.loyalty.models import Customer
 from server.wallet import WalletError
 
 STATES = ("active", "frozen", "replaced", "closed")
-KINDS = ("topup", "bonus", "spend", "refund", "transfer_in", "transfer_out", "adjust")
-FLAGS = ("unknown_card", "frozen", "wrong_currency", "overdraft", "over_limit")
+KINDS = ("topup", "bonus", "spend", "refund", "release", "transfer_in", "transfer_out", "adjust")
+# released: an online approval whose record never came, given back by the stale-approvals job;
+# late_after_release: that record came after all and took the money again.
+FLAGS = ("unknown_card", "frozen", "wrong_currency", "overdraft", "over_limit", "released", "late_after_release")
 ACTIONS = ("open", "reissue", "replace", "freeze", "unfreeze", "close", "owner", "pin_set", "pin_change",
            "pin_reset", "lock")
 # Events that block a card (refused online, flagged offline) or unblock it, for "was it usable at time t".
@@ -69,7 +71,7 @@ class WalletEntry(BaseModel):
     at = DateTimeField()
     booked_at = DateTimeField(index=True)
     offline = BooleanField(default=False)
-    flag = CharField(max_length=16, null=True, index=True)
+    flag = CharField(max_length=24, null=True, index=True)
     note = CharField(max_length=120, null=True)
     actor = CharField(max_length=64, null=True)
 
@@ -98,7 +100,9 @@ class WalletEvent(BaseModel):
 class AuthAttempt(BaseModel):
     """One online authorisation request ``(dev, aid)`` and the answer given, approved or not (never the PIN).
 
-    A replayed request gets this answer again. ``tok`` is kept only for an unknown card.
+    A replayed request gets this answer again. ``tok`` is kept only for an unknown card. ``held``:
+    an approval whose record (the terminal's svspend naming it) has not come yet; the stale-approvals
+    job releases it after WALLET_AUTH_GRACE_MIN and sets ``released_at``.
     """
 
     dev = CharField(max_length=32)
@@ -111,9 +115,12 @@ class AuthAttempt(BaseModel):
     bal = BigIntegerField(null=True)
     merchant = CharField(max_length=32, null=True)
     at = DateTimeField()
+    # Not null with a default: rows of an older database become "not held" and are never released.
+    held = BooleanField(default=False)
+    released_at = DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("dev", "aid"), True), (("account", "dev", "at"), False))
+        indexes = ((("dev", "aid"), True), (("account", "dev", "at"), False), (("held", "at"), False))
 
 
 def find(ref):

@@ -3,6 +3,8 @@
 A spend the terminal approved offline is always booked — the goods are gone — and flagged for
 review: unknown_card, frozen (the card was blocked at the spend's time), wrong_currency,
 overdraft (the balance went below 0), over_limit (the terminal broke an offline limit).
+A spend whose online approval was released before it came (server.wallet.stale) takes the
+money again, flagged late_after_release.
 Batch-first: a fixed number of queries per batch, whatever its size. Each record is booked
 under a key naming it, so replays in any order book nothing twice.
 """
@@ -14,7 +16,7 @@ from peewee import chunked, fn
 
 from server.db import bulk_insert, db, utcnow
 from server.loyalty.models import Card
-from server.wallet import WalletError, settings
+from server.wallet import WalletError, settings, stale
 from server.wallet.auth import key_of
 from server.wallet.models import BLOCKING, AuthAttempt, WalletAccount, WalletEntry, WalletEvent
 from server.wallet.service import bonus_for, new_account_id
@@ -66,7 +68,8 @@ class _Batch:
 
     def __init__(self, txs, now, limits, tiers):
         self.txs, self.now, self.limits, self.tiers = txs, now, limits, tiers
-        self.done = _booked([key_for(tx) for tx in txs])
+        self.released = stale.settle([(tx["dev"], aid_of(tx)) for tx in txs if aid_of(tx) is not None])
+        self.done = _booked([self._key(tx) for tx in txs])
         self.attempts = _attempts([(tx["dev"], str(aid_of(tx))) for tx in txs if aid_of(tx) is not None])
         self.accounts = _accounts({tx["tok"] for tx in txs})
         self.holders = _holders({tx["tok"] for tx in txs} - set(self.accounts))
@@ -82,7 +85,7 @@ class _Batch:
 
     def apply(self, tx):
         """Book one record (unless its key is booked) and return its result."""
-        key = key_for(tx)
+        key = self._key(tx)
         if key in self.done:
             account = self.accounts.get(tx["tok"], {"balance": None, "cur": tx["cur"]})
             return {"sv": account["balance"], "svcur": account["cur"], "flag": self.done[key]}
@@ -92,7 +95,7 @@ class _Batch:
         offline = kind == "spend" and (tx.get("auth") is None
                                        or self.attempts.get((tx["dev"], str(tx["auth"])), "APPROVED") != "APPROVED")
         delta = -amount if kind == "spend" else amount
-        flag = self._flag(tx, account, kind, delta, offline)
+        flag = "late_after_release" if key != key_for(tx) else self._flag(tx, account, kind, delta, offline)
         self._book(account, delta, kind, key, tx, flag, offline)
         if kind == "spend" and offline:
             self.window[tx["dev"]].append({"account": account["id"], "at": tx["at"], "booked_at": self.now,
@@ -102,6 +105,13 @@ class _Batch:
             if bonus:
                 self._book(account, bonus, "bonus", key + ":bonus", tx, flag, False, orig=key)
         return {"sv": account["balance"], "svcur": account["cur"], "flag": flag}
+
+    def _key(self, tx):
+        """The ledger key of a record; a late one's if its approval was released before it came."""
+        aid = aid_of(tx)
+        if aid is not None and (tx["dev"], str(aid)) in self.released:
+            return stale.late_key(tx["dev"], aid)
+        return key_for(tx)
 
     def _open(self, tx):
         """A top-up of an unknown card sells a new anonymous card; any other record of one books onto a closed

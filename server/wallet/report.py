@@ -18,7 +18,7 @@ from server.wallet import WalletError
 from server.wallet.models import WalletAccount, WalletEntry
 
 DEFAULT_TZ = "Asia/Shanghai"
-FLOWS = ("topup", "bonus", "spend_online", "spend_offline", "refund", "transfer", "adjust")
+FLOWS = ("topup", "bonus", "spend_online", "spend_offline", "refund", "release", "transfer", "adjust")
 MONEY = ("opening",) + FLOWS + ("closing",)
 COLUMNS = ("level", "cur", "merchant", "dev") + MONEY + ("flagged", "entries")
 

@@ -160,7 +160,7 @@ def refund(spend_key, amount, key, dev=None, merchant=None, actor=None, now=None
         if spent is None:
             raise WalletError("no stored-value spend booked as %r: give the key of the spend (see the statement)"
                               % spend_key)
-        row = _current(spent.account)
+        row = current(spent.account)
         booked = not _booked(key, None, "refund")
         if booked:
             if row.state == "closed":
@@ -297,7 +297,7 @@ def _booked(key, row, kind):
     return True
 
 
-def _current(row):
+def current(row):
     """``row``, or the account that replaced it on reissue (following the chain)."""
     while row.state == "replaced" and row.replaced_by:
         row = WalletAccount.get_by_id(row.replaced_by)

@@ -15,6 +15,8 @@ DEFAULTS = {
     "WALLET_PIN_TRIES": 5,
     "WALLET_PIN_LOCK_MIN": 30,
     "WALLET_LOW_BALANCE": 5000,
+    # An online approval whose record has not come after this many minutes is released (server.wallet.stale).
+    "WALLET_AUTH_GRACE_MIN": 1440,
 }
 
 
@@ -55,6 +57,15 @@ def offline_limits(limits=None):
         raise WalletError("WALLET_OFFLINE_LIMITS must be {\"card\": N, \"terminal\": M} in whole minor units, "
                           "not %r" % (limits,))
     return limits
+
+
+def grace_minutes(minutes=None):
+    """Checked WALLET_AUTH_GRACE_MIN (given, else configured): whole minutes above 0."""
+    minutes = get("WALLET_AUTH_GRACE_MIN") if minutes is None else minutes
+    if not _minor(minutes):
+        raise WalletError("WALLET_AUTH_GRACE_MIN must be a whole number of minutes above 0 (default 1440 = 24 h), "
+                          "not %r" % (minutes,))
+    return minutes
 
 
 def _minor(value, zero=False):

@@ -40,20 +40,20 @@ def test_topup_spend_freeze_and_an_offline_spend_on_a_frozen_card(system):
     short = pos.request(op="svspend", ref="S3", amount=500_00, pin=PIN)
     assert (short["ok"], short.get("code"), short.get("bal")) == (False, "INSUFFICIENT", 70_00), short
 
-    server.cli("wallet", "freeze", tok, "--reason", "lost")  # 挂失: at once, for every terminal
-    swipe(t1, pos)
-    frozen = pos.request(op="svspend", ref="S4", amount=10_00, pin=PIN)
-    assert (frozen["ok"], frozen.get("code")) == (False, "FROZEN"), frozen
-
-    # the server goes away: the terminal, not yet told of the freeze, takes a small spend offline
+    # the server goes away, then the card is reported lost (挂失; the CLI needs no broker): the terminal,
+    # not told of the freeze while the server is down, takes a small spend offline
     swipe(t1, pos)
     server.stop()
+    server.cli("wallet", "freeze", tok, "--reason", "lost")
     offline = pos.request(op="svspend", ref="S5", amount=15_00)
     assert offline["ok"] and offline["stored"] and offline.get("offline"), offline
     server.start()
     flagged = wait_for(lambda: server.query("SELECT delta, flag, offline FROM walletentry WHERE flag IS NOT NULL"),
                        what="the offline spend booked on return")
     assert flagged == [(-15_00, "frozen", 1)]
+    swipe(t1, pos)  # online, the frozen card is refused by the server
+    frozen = pos.request(op="svspend", ref="S4", amount=10_00, pin=PIN)
+    assert (frozen["ok"], frozen.get("code")) == (False, "FROZEN"), frozen
     # every balance is the sum of its ledger, and nothing PIN-like reached the server's database
     assert server.query("SELECT balance FROM walletaccount") == [(55_00,)]
     assert server.query("SELECT SUM(delta) FROM walletentry") == [(55_00,)]

@@ -26,7 +26,7 @@ HERE = os.path.join(ROOT, "tests", "micropython")
 RUNNER = os.path.join(HERE, "run.mjs")
 PACKAGE = "@micropython/micropython-webassembly-pyscript"
 VERSION = "1.27.0"
-DRIVERS = ["imports", "frames", "tracks", "display", "outbox", "pinblock", "storedvalue"]
+DRIVERS = ["imports", "frames", "tracks", "display", "outbox", "pinblock", "storedvalue", "pushconfig"]
 SETUP_HINT = ("run `make test`, which installs Node and %s@%s into .cache/mpy "
               "(or set POSSYNC_MPY_DIR to an npm prefix that has it)" % (PACKAGE, VERSION))
 
@@ -69,7 +69,7 @@ def driver_path(name):
 
 
 def driver_args(name, tmp):
-    return [str(tmp)] if name == "outbox" else []
+    return [str(tmp)] if name in ("outbox", "pushconfig") else []
 
 
 def describe(failures):

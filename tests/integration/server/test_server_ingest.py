@@ -50,9 +50,13 @@ class Terminal:
         self.client.publish(topic, frame.sign(topic, body, self.key), qos=1).wait_for_publish(5)
 
     def answer(self, timeout=10):
-        """The next down frame, its MAC checked with the device key, as (suffix, body)."""
-        topic, payload = self.down.get(timeout=timeout)
-        return topic.split("/", 2)[2], envelope.validate(frame.loads(frame.verify(topic, payload, self.key)), self.dev)
+        """The next down frame but the pushed config, its MAC checked with the device key, as (suffix, body)."""
+        while True:
+            topic, payload = self.down.get(timeout=timeout)
+            suffix = topic.split("/", 2)[2]
+            body = envelope.validate(frame.loads(frame.verify(topic, payload, self.key)), self.dev)
+            if suffix != "down/config":  # retained, sent at enrolment and on every hot-list change
+                return suffix, body
 
     def close(self):
         self.client.disconnect()

@@ -348,3 +348,42 @@ def test_more_decline_reasons(code, en, zh):
     assert display.render_authr(answer, "en") == ("Declined", en)
     assert display.render_authr(answer, "zh-CN") == ("交易拒绝", zh)
     assert display.show_authr(answer, "zh-CN", "gb18030")[-21:] == zh.encode("gb18030").ljust(20) + b"\r"
+
+
+def coupon(**kw):
+    return dict({"op": "coupon", "aid": 1, "ok": False, "bal": 0}, **kw)
+
+
+VALID = {"ok": True, "code": "APPROVED", "cur": "CNY", "value": 1000, "exp": 1, "min": 0}
+
+
+@pytest.mark.parametrize("answer, en, zh", [
+    (coupon(ckind="amount_off", **VALID), ("Coupon valid", "10.00 off"), ("优惠券有效", "立减10.00")),
+    (coupon(**dict(VALID, ckind="percent_off", value=150)), ("Coupon valid", "15% off"), ("优惠券有效", "立减15%")),
+    (coupon(**dict(VALID, ckind="percent_off", value=125)), ("Coupon valid", "12.5% off"), ("优惠券有效", "立减12.5%")),
+    (coupon(ckind="gift", **VALID), ("Coupon valid", "Gift"), ("优惠券有效", "赠品")),
+    (coupon(code="USED"), ("Coupon used", ""), ("优惠券已使用", "")),
+    (coupon(code="EXPIRED"), ("Coupon expired", ""), ("优惠券已过期", "")),
+    (coupon(code="VOID"), ("Coupon void", ""), ("优惠券已作废", "")),
+    (coupon(code="NOT_YET_VALID"), ("Coupon not yet valid", ""), ("优惠券未生效", "")),
+    (coupon(code="NOT_YOURS"), ("Not this card's", ""), ("非本卡优惠券", "")),
+    (coupon(code="CARD_NEEDED"), ("Swipe card first", ""), ("请先刷会员卡", "")),
+    (coupon(code="UNKNOWN"), ("Coupon unknown", "Check the code"), ("优惠券无效", "请核对券号")),
+    (coupon(code="OFFLINE"), ("Coupon not checked", "Network offline"), ("优惠券未验证", "网络离线")),
+    # a refusal this terminal does not know yet is shown as its code
+    (coupon(code="WRONG_STORE"), ("Coupon refused", "WRONG_STORE"), ("优惠券不可用", "WRONG_STORE")),
+    (coupon(code="off"), ("Coupon refused", "off"), ("优惠券不可用", "off")),
+])
+def test_coupon_check_lines(answer, en, zh):
+    assert display.render_authr(answer, "en") == en
+    assert display.render_authr(answer, "zh-CN") == zh
+    assert display.show_authr(answer, "zh-CN", "gb18030") == cd5220(zh[0].encode("gb18030"), zh[1].encode("gb18030"))
+    assert display.show_authr(answer, "zh-CN", "ascii") == cd5220(en[0].encode(), en[1].encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=big.filter(lambda v: v >= 0), kind=st.sampled_from(["amount_off", "percent_off", "gift", "new_kind"]),
+       cur=st.sampled_from(["CNY", "JPY", "KWD"]), lang=st.sampled_from(["en", "zh-CN"]))
+def test_coupon_lines_never_exceed_20_columns(value, kind, cur, lang):
+    line1, line2 = display.render_coupon(coupon(**dict(VALID, ckind=kind, value=value, cur=cur)), lang)
+    assert display.width(line1) <= 20 and display.width(line2) <= 20

@@ -42,3 +42,11 @@ def test_language_tables_have_the_same_keys():
         assert set(table) == {"en", "zh-CN"}
     for table in (texts.TEXTS, texts.TIERS, texts.MESSAGES, texts.AUTHR, texts.CODES):
         assert set(table["en"]) == set(table["zh-CN"])
+
+
+def test_coupon_texts_cover_every_outcome_in_both_languages():
+    outcomes = {"VALID", "USED", "EXPIRED", "VOID", "UNKNOWN", "NOT_YET_VALID", "NOT_YOURS", "CARD_NEEDED", "OFFLINE"}
+    assert set(texts.COUPON) == {"en", "zh-CN"}
+    for lang in texts.COUPON:
+        assert set(texts.COUPON[lang]) == outcomes | {"no", "off", "gift", "check", "offline"}
+        assert all(display.width(t) <= 20 for t in texts.COUPON[lang].values())

@@ -1,4 +1,4 @@
-"""Stored-value spends and redemptions through the POS socket of a real runner, with a fake
+"""Stored-value spends, redemptions and coupon checks through the POS socket of a real runner, with a fake
 server side: what the agent publishes is captured, and signed answers are fed through the
 MQTT session's own verification (agent/linux/authorise.py)."""
 
@@ -382,3 +382,57 @@ def test_redeem_short_of_points_says_how_many_there_are(agent):
     assert "not enough points" in r["message"] and "cur" not in r
     pty.read_until(core_display.frame_cd5220("Not enough points", "Pts 120", "ascii"))
     assert pos.call(op="sale", ref="INV-1", amount=100, redeem=900, auth=aid)["error"] == "bad_field"
+
+
+def test_a_valid_coupon_is_answered_with_its_terms_and_nothing_is_used_or_stored(agent):
+    runner, pos, pty, server = agent()
+    card = swiped(runner)
+    code = "0000-0000-0000"
+    pos.send(op="coupon", code=code.lower())
+    req = server.expect("up/auth")
+    assert (req["op"], req["coupon"], req["tok"], req["last4"]) == ("coupon", "000000000000", card["tok"],
+                                                                    card["last4"])
+    assert not {"pin", "amount", "ref", "cur"} & set(req)
+    terms = [("cur", "CNY"), ("ckind", "amount_off"), ("value", 1000), ("min", 5000), ("exp", 4073558400)]
+    server.deliver("authr", [("aid", req["aid"]), ("ok", True), ("code", "APPROVED"), ("bal", 0)] + terms)
+    assert pos.reply() == {"ok": True, "outcome": "VALID", "coupon": code, "kind": "amount_off", "value": 1000,
+                           "cur": "CNY", "min_spend": 5000, "expires": "2099-01-31T16:00:00Z",
+                           "message": "the coupon is valid: name it in the sale as coupon to use it"}
+    pty.read_until(core_display.show_authr(dict(terms, op="coupon", ok=True, code="APPROVED", bal=0), "en", "ascii"))
+    assert stored(runner) == [] and runner.last_swipe.peek(int(time.time())) == card  # the swipe is for the sale
+    assert pos.call(op="sale", ref="S1", amount=8000, coupon=code)["stored"]
+    assert stored(runner)[0]["coupon"] == code and stored(runner)[0]["tok"] == card["tok"]
+
+
+@pytest.mark.parametrize("code, shown, what", [
+    ("USED", b"Coupon used", "used already"), ("NOT_YOURS", b"Not this card's", "another customer"),
+    ("CARD_NEEDED", b"Swipe card first", "swipe the customer's member card"),
+    ("WRONG_STORE", b"WRONG_STORE", "the server refuses the coupon (WRONG_STORE)")])
+def test_a_refused_coupon_says_why_on_the_pos_and_the_display(agent, code, shown, what):
+    runner, pos, pty, server = agent()
+    pos.send(op="coupon", code="000000000000")
+    req = server.expect("up/auth")
+    assert "tok" not in req  # no card swiped: the server says whether the coupon needs one
+    server.answer(req["aid"], code=code, cur=None)
+    r = pos.reply()
+    assert (r["ok"], r["outcome"], r["coupon"]) == (True, code, "0000-0000-0000") and what in r["message"]
+    assert "value" not in r
+    pty.read_until(shown)
+
+
+def test_a_mistyped_coupon_is_unknown_without_asking_and_offline_when_unanswered(agent):
+    runner, pos, pty, server = agent(auth_timeout_ms=200)
+    r = pos.call(op="coupon", code="0000-0000-0001")
+    assert (r["ok"], r["outcome"]) == (True, "UNKNOWN") and "re-read the code" in r["message"]
+    pty.read_until(b"Check the code")
+    assert not [b for b in server.bodies if b'"kind":"auth"' in b]
+    assert pos.call(op="coupon")["error"] == "bad_field"
+    assert pos.call(op="coupon", code=12)["error"] == "bad_field"
+    pos.send(op="coupon", code="000000000000")
+    server.expect("up/auth")
+    r = pos.reply()  # no answer within auth_timeout_ms
+    assert (r["outcome"], r["coupon"]) == ("OFFLINE", "0000-0000-0000") and "not checked" in r["message"]
+    pty.read_until(b"Coupon not checked")
+    runner.session.connected = False
+    assert pos.call(op="coupon", code="000000000000")["outcome"] == "OFFLINE"
+    assert stored(runner) == []

@@ -132,3 +132,24 @@ def test_help_has_examples(capsys):
         with pytest.raises(SystemExit):
             p.parse_args(argv)
         assert example in capsys.readouterr().out
+
+
+def test_coupon_flags_lists_refused_coupons_of_booked_sales(run):
+    from datetime import datetime
+
+    from server.campaigns import settle
+
+    assert run("coupon", "flags") == (0, "0 flagged sale(s)\n")
+    settle.flag_refused("T1", 7, "INV-7", "PGBR-F0C8-P3C7", "USED", "used at 2027-01-02T03:00:00Z", 12_50, "CNY",
+                        ALICE, datetime(2027, 1, 3, 1, 0), datetime(2027, 1, 3, 2, 0))
+    settle.flag_refused("T2", 3, "INV-3", "X", "UNKNOWN", "no coupon has the code X", 5_00, "CNY", None,
+                        datetime(2026, 12, 30, 1, 0), datetime(2026, 12, 30, 2, 0))
+    status, out = run("coupon", "flags", "--since", "2027-01-01")
+    assert status == 0 and out.splitlines() == [
+        "2027-01-03 09:00  T1 seq 7 ref INV-7  12.50 CNY  coupon PGBR-F0C8-P3C7 USED: used at 2027-01-02T03:00:00Z"
+        "  customer %s" % ALICE, "1 flagged sale(s)"]
+    status, out = run("coupon", "flags", "--json", "--limit", "5")
+    assert [(f["dev"], f["outcome"], f["customer"]) for f in json.loads(out)] == [("T1", "USED", ALICE),
+                                                                                 ("T2", "UNKNOWN", None)]
+    with pytest.raises(CommandError, match="coupon flags: --limit 0: give 1 or more"):
+        run("coupon", "flags", "--limit", "0")

@@ -217,3 +217,53 @@ def test_void_list_count_and_move(people):
 def test_local_day_end_is_midnight_in_the_zone():
     assert coupons.local_day_end(date(2027, 1, 31)) == datetime(2027, 1, 31, 16, 0)
     assert coupons.local_day_end(date(2027, 1, 31), "UTC") == datetime(2027, 2, 1, 0, 0)
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("valid", "VALID"), ("typo", "UNKNOWN"), ("unknown", "UNKNOWN"), ("used", "USED"), ("expired", "EXPIRED"),
+    ("voided", "VOID"), ("early", "NOT_YET_VALID"), ("other card", "NOT_YOURS"), ("no card", "CARD_NEEDED"),
+    ("unknown card", "NOT_YOURS")])
+def test_the_terminal_check_names_each_outcome_and_uses_nothing(people, case, expected):
+    alice, _ = people
+    code = give(alice, min_spend=2000, valid_from=NOW - timedelta(days=1))
+    tok, now = TOK, NOW
+    if case == "typo":
+        code = code[:5] + ("X" if code[5] != "X" else "Y") + code[6:]
+    elif case == "unknown":
+        code = new_code()
+    elif case == "used":
+        assert coupons.use(code, "T1", 1, "R1", 5000, "CNY", NOW, alice)["ok"]
+    elif case == "expired":
+        now = LATER
+    elif case == "voided":
+        coupons.void(code, "cli:test")
+    elif case == "early":
+        now = NOW - timedelta(days=2)
+    elif case == "other card":
+        Card.create(tok="cd" * 32, customer="CBOB00000000000BB")
+        tok = "cd" * 32
+    elif case == "no card":
+        tok = None
+    elif case == "unknown card":
+        tok = "ef" * 32
+    outcome, terms = coupons.check_at_terminal(printed(code) if case != "typo" else code, tok, now)
+    assert outcome == expected
+    if expected == "VALID":
+        assert terms == {"kind": "amount_off", "value": 1000, "cur": "CNY", "min_spend": 2000, "expires_at": LATER}
+    else:
+        assert terms is None
+    assert Coupon.select().where(Coupon.used_dev.is_null(False)).count() == (case == "used")
+
+
+def test_a_bearer_voucher_is_valid_at_any_terminal_with_or_without_a_card(people):
+    code = give(None, kind="percent_off", value=150)
+    assert coupons.check_at_terminal(code, None, NOW)[0] == "VALID"
+    assert coupons.check_at_terminal(code.lower(), "ef" * 32, NOW)[1]["value"] == 150
+
+
+def test_a_coupon_issued_now_is_valid_for_a_sale_in_the_same_second(people):
+    issued = NOW + timedelta(microseconds=900_000)
+    code = give(people[0], now=issued)
+    sale_time = NOW  # terminal times are whole seconds
+    assert coupons.validate(code, people[0], 5000, "CNY", sale_time)["ok"]
+    assert coupons.validate(code, people[0], 5000, "CNY", NOW - timedelta(seconds=1))["code"] == "NOT_YET_VALID"

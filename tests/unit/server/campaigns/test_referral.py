@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from server.campaigns import CampaignError
 from server.campaigns.models import Referral
-from server.campaigns.referral import refer, reward_first_purchases
+from server.campaigns.referral import refer, reward_first_purchases, rewarded_referees, take_back
 from server.db import utcnow
 from server.ingest.models import Record
 from server.loyalty import ledger
@@ -124,3 +124,45 @@ def test_random_reports_book_each_reward_exactly_once(app, events):
         assert keys_of(r) == expected
     assert ledger.balance(referrer) == 500 * len(rewarded) == Customer.get_by_id(referrer).points
     assert keys_of(ids[5]) == []
+
+
+def test_reversing_the_first_purchase_takes_both_rewards_back_once(app):
+    a, b = people("a", "b")
+    refer(a, b, "cli:t")
+    first, second = buy(b), buy(b)
+    reward_first_purchases([b])
+    assert rewarded_referees([a, b]) == {b}
+    assert take_back([(b, "T1", second)]) == {}  # not the first purchase: the rewards stay
+    assert take_back([(b, "T1", first), (b, "T1", second)]) == {b: 0}
+    assert (ledger.balance(a), ledger.balance(b)) == (0, 0)
+    back = PointsEntry.get(PointsEntry.key == "referral:%s:referrer:back" % b)
+    assert (back.delta, back.reason, back.dev, back.seq) == (-500, "referral_back", "T1", first)
+    assert take_back([(b, "T1", first)]) == {}
+    assert rewarded_referees([b]) == set() and Referral.get().taken_back_at is not None
+    assert PointsEntry.select().where(PointsEntry.reason == "referral_back").count() == 2
+
+
+def test_a_referrer_who_spent_the_reward_goes_to_zero_and_the_shortfall_is_kept(app):
+    a, b = people("a", "b")
+    refer(a, b, "cli:t")
+    seq = buy(b)
+    reward_first_purchases([b])
+    ledger.post(a, -380, "burn", "spent:1")
+    assert take_back([(b, "T1", seq)]) == {b: 380}
+    assert (ledger.balance(a), ledger.balance(b)) == (0, 0) == (Customer.get_by_id(a).points, 0)
+    back = PointsEntry.get(PointsEntry.key == "referral:%s:referrer:back" % b)
+    assert back.delta == -120 and "120 of 500 points taken, 380 short" in back.note
+    assert Referral.get().short == 380
+
+
+def test_a_merged_referrer_gives_back_from_where_the_points_went_an_erased_one_cannot(app):
+    a, b, c, d, e = people("a", "b", "c", "d", "e")
+    refer(a, b, "cli:t")
+    refer(c, d, "cli:t")
+    sb, sd = buy(b), buy(d)
+    reward_first_purchases([b, d])
+    ledger.transfer(a, e, "merge:a", "cli:t")
+    Customer.update(state="merged", merged_into=e).where(Customer.id == a).execute()
+    Customer.update(state="erased").where(Customer.id == c).execute()
+    assert take_back([(b, "T1", sb), (d, "T1", sd)]) == {b: 0, d: 500}
+    assert (ledger.balance(e), ledger.balance(b), ledger.balance(d)) == (0, 0, 0)

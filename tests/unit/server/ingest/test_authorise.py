@@ -57,3 +57,40 @@ def test_a_stored_value_spend_books_the_wallet_and_earns_no_points(app, add, mk)
     assert PointsEntry.select().count() == 0
     assert [(e.delta, e.offline, e.flag) for e in WalletEntry.select().order_by(WalletEntry.id)] == [
         (50_00, False, None), (-20_00, True, None)]
+
+
+def coupon_check(code, aid=20, tok=None):
+    obj = {"v": 1, "dev": "T1", "kind": "auth", "aid": aid, "ts": 1700000000, "op": "coupon", "coupon": code,
+           "nonce": NONCE}
+    if tok:
+        obj.update(tok=tok, bin="622848", last4="1234")
+    return envelope.validate(obj, "T1")
+
+
+def test_a_coupon_check_answers_its_terms_or_why_not_and_uses_nothing(app, add, mk):
+    from datetime import datetime
+
+    from server.campaigns import coupons
+    from server.campaigns.models import Coupon
+    from server.loyalty.models import Card, Customer
+
+    key = add("T1")
+    Customer.create(id="CALICE0000000000A")
+    Card.create(tok=mk.tok(1), customer="CALICE0000000000A")
+    end = datetime(2099, 1, 31, 16, 0)
+    bearer = coupons.issue(None, "percent_off", 150, "CNY", end, "", "k1", "cli:t", min_spend=50_00)
+    alices = coupons.issue("CALICE0000000000A", "amount_off", 10_00, "CNY", end, "", "k2", "cli:t")
+    valid = authorise.answer("T1", coupon_check(bearer), key)
+    assert valid == {"aid": 20, "ok": True, "code": "APPROVED", "bal": 0, "cur": "CNY", "ckind": "percent_off",
+                     "value": 150, "min": 50_00, "exp": 4073558400}
+    assert authorise.answer("T1", coupon_check(alices, 21, mk.tok(1)), key)["ckind"] == "amount_off"
+    for tok, code in ((mk.tok(2), "NOT_YOURS"), (None, "CARD_NEEDED")):
+        assert authorise.answer("T1", coupon_check(alices, 22, tok), key) == {"aid": 22, "ok": False, "code": code,
+                                                                             "bal": 0}
+    coupons.void(alices, "cli:t")
+    assert authorise.answer("T1", coupon_check(alices, 23, mk.tok(1)), key)["code"] == "VOID"
+    assert authorise.answer("T1", coupon_check("0" * 12, 24), key)["code"] == "UNKNOWN"
+    assert Coupon.select().where(Coupon.used_at.is_null(False)).count() == 0
+    for answer in (valid, authorise.answer("T1", coupon_check(alices, 25), key)):
+        body = envelope.validate(json.loads(authr_frame("T1", key, answer)[1].split(b"\n")[0]), "T1")
+        assert dict(body, v=None, dev=None, kind=None) == dict(answer, v=None, dev=None, kind=None)  # terms and all

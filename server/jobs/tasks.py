@@ -1,0 +1,59 @@
+"""The jobs the scheduler knows: name, how often it is due (minutes), what it does, and the call that runs it.
+
+Each call takes ``(now, progress)`` and returns a flat dict of counts (ints), kept with its run.
+Imports are inside the calls: a job's room is loaded only when it runs.
+"""
+
+from collections import namedtuple
+
+Job = namedtuple("Job", "name every help run")
+
+
+def _expiry(now, progress):
+    from server.loyalty import jobs
+
+    return jobs.expire(now, progress)
+
+
+def _tiers(now, progress):
+    from server.loyalty import jobs
+
+    out = jobs.review_tiers(now, progress)
+    return {"reviewed": out["reviewed"], "changed": sum(out["moves"].values())}
+
+
+def _stale(now, progress):
+    from server.loyalty.redeem import release_stale
+    from server.wallet import settings, stale
+
+    wallet = stale.release(now, progress=progress)
+    points = release_stale(settings.grace_minutes(), now)
+    return {"wallet": wallet["released"], "points": points["released"], "points_back": points["points"]}
+
+
+def _birthday(now, progress):
+    from server.jobs import birthday
+
+    return birthday.run(now, progress)
+
+
+def _reminders(now, progress):
+    from server.notify import reminders
+
+    return reminders.low_balance(now, progress)
+
+
+def _notify(now, progress):
+    from server.notify import queue
+
+    return queue.send_due(now, progress)
+
+
+JOBS = (
+    Job("expiry", 1440, "book the expiry of lapsed points", _expiry),
+    Job("tiers", 1440, "review the tiers whose review date has come", _tiers),
+    Job("stale", 15, "release online approvals whose record never came (WALLET_AUTH_GRACE_MIN)", _stale),
+    Job("birthday", 1440, "give birthday gifts (BIRTHDAY_GIFT; birthdays from the vault)", _birthday),
+    Job("reminders", 1440, "queue low-balance reminders (WALLET_LOW_BALANCE per account)", _reminders),
+    Job("notify", 5, "send the queued notifications that are due (NOTIFY_SENDER; consent checked at send)", _notify),
+)
