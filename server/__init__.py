@@ -41,10 +41,12 @@ def create_app(config=None):
             db.db.close()
 
     from server import obs
+    from server.analytics import views as reports
     from server.fleet import views as fleet
     from server.licences import views as licences
 
     app.register_blueprint(fleet.bp)
     app.register_blueprint(obs.bp)
     app.register_blueprint(licences.bp)
+    app.register_blueprint(reports.bp)
     return app

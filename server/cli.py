@@ -7,12 +7,16 @@ import signal
 import sys
 import threading
 
+from server.analytics import cli as reports
 from server.campaigns import cli as campaigns
 from server.commands import CommandError, app_for, config_parent, settings
 from server.customers import cli as customers
 from server.fleet import cli as fleet
+from server.jobs import cli as jobs
 from server.licences import cli as licences
 from server.loyalty import cli as loyalty
+from server.notify import cli as notify
+from server.tags import cli as tags
 from server.vault import cli as vault
 from server.wallet import cli as wallet
 
@@ -27,6 +31,9 @@ EPILOG = """examples:
   possync-server device revoke T1 --mosquitto-passwd /etc/mosquitto/passwd
   possync-server licences import server/licences/sample_registry.json
   possync-server vault rotate-key
+  possync-server jobs list
+  possync-server tags define big_spender --rule "spend_90d >= 100000" --preview
+  possync-server report kpis --from 2025-01-01 --to 2025-06-30 --merchant M001
   possync-server run --config /etc/possync/server.json
 
 settings: a JSON file (--config) with keys such as DATABASE_URL, SECRET_KEY_FILE,
@@ -268,6 +275,10 @@ COMMANDS = {
     "loyalty": (loyalty.argparse_loyalty, loyalty.do_loyalty),
     "customer": (customers.argparse_customer, customers.do_customer),
     "wallet": (wallet.argparse_wallet, wallet.do_wallet),
+    "jobs": (jobs.argparse_jobs, jobs.do_jobs),
+    "notify": (notify.argparse_notify, notify.do_notify),
+    "report": (reports.argparse_report, reports.do_report),
+    "tags": (tags.argparse_tags, tags.do_tags),
 }
 
 

@@ -61,12 +61,13 @@ def models():
     from server.jobs import models as jobs
     from server.licences import models as licences
     from server.notify import models as notify
+    from server.tags import models as tags
     from server.loyalty import models as loyalty
     from server.wallet import models as wallet
 
     return (fleet.MODELS + loyalty.MODELS + ingest.MODELS + licences.MODELS + customers.MODELS + wallet.MODELS
             + campaigns.MODELS + jobs.MODELS
-            + notify.MODELS)
+            + notify.MODELS + tags.MODELS)
 
 
 def create_tables():

@@ -14,6 +14,7 @@ from server.ingest.models import Record
 from server.licences import checks
 from server.loyalty import service as loyalty
 from server.loyalty.booking import sold_at
+from server.tags import realtime as tags
 from server.wallet import offline as wallet
 
 CHUNK = 200
@@ -75,10 +76,10 @@ def _apply(items, states, seen, now):
             statuses.append((dev, "seq", obj["seq"], status))
             shown.append((obj.get("tok"), status))
     _use_coupons(new, results, now)
-    extras.enrich(shown, now)
+    bulk_insert(Record, RECORD_FIELDS, rows)
+    extras.enrich(shown, now, tags.on_sales(rows, now))
     for dev, for_, seq, status in statuses:
         status.update(results[(dev, seq)].get("sv", {}))  # the balance right after this record
-    bulk_insert(Record, RECORD_FIELDS, rows)
     buyers = {results[(dev, obj["seq"])]["customer"] for dev, obj, h in new if obj["kind"] == "sale"}
     referral.reward_first_purchases(sorted(c for c in buyers if c), now)
     _undo_reversed(new, results, now)

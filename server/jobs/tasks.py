@@ -4,6 +4,7 @@ Each call takes ``(now, progress)`` and returns a flat dict of counts (ints), ke
 Imports are inside the calls: a job's room is loaded only when it runs.
 """
 
+import calendar
 from collections import namedtuple
 
 Job = namedtuple("Job", "name every help run")
@@ -49,6 +50,27 @@ def _notify(now, progress):
     return queue.send_due(now, progress)
 
 
+def _unix(now):
+    """Unix seconds of the naive-UTC ``now`` the scheduler passes."""
+    return calendar.timegm(now.utctimetuple())
+
+
+def _refit(now, progress):
+    from server.tags import refit
+
+    fitted = refit.refit(_unix(now))
+    return {kind: int(model is not None) for kind, (model, error, seconds) in fitted.items()}
+
+
+def _tags(now, progress):
+    from server.tags import recompute
+
+    resume = recompute.status()["unfinished"] is not None  # a run a killed process left: finish it first
+    out = recompute.run(progress=progress, resume=resume, now=None if resume else _unix(now))
+    return {"customers": out["customers"], "events": out["events"], "replayed": out["replayed"],
+            "resumed": int(resume)}
+
+
 JOBS = (
     Job("expiry", 1440, "book the expiry of lapsed points", _expiry),
     Job("tiers", 1440, "review the tiers whose review date has come", _tiers),
@@ -56,4 +78,6 @@ JOBS = (
     Job("birthday", 1440, "give birthday gifts (BIRTHDAY_GIFT; birthdays from the vault)", _birthday),
     Job("reminders", 1440, "queue low-balance reminders (WALLET_LOW_BALANCE per account)", _reminders),
     Job("notify", 5, "send the queued notifications that are due (NOTIFY_SENDER; consent checked at send)", _notify),
+    Job("refit", 10080, "refit the BG/NBD and Gamma-Gamma models (a failed fit keeps the last good one)", _refit),
+    Job("tags", 1440, "recompute every customer's tags (finishes a run a killed process left first)", _tags),
 )

@@ -6,6 +6,7 @@ from server.fleet.models import Device
 from server.ingest.apply import apply_batch
 from server.ingest.models import Record
 from server.loyalty.models import Card, Customer, PointsEntry
+from server.tags.realtime import tags_for
 
 
 def ledger_matches_balances():
@@ -98,10 +99,12 @@ def test_sale_with_new_card_enrols_a_customer_and_earns_points(app, add, mk):
     assert cust.id.startswith("C") and len(cust.id) == 17 and cust.points == 123 + 1000
     assert Card.get().customer_id == cust.id and Card.get().last4 == "1234"
     first, second = result.statuses
+    tags = tags_for([cust.id])[cust.id]  # re-tagged in the batch's own transaction: a buyer has a lifecycle
+    assert any(code.startswith("lc_") for code in tags)
     assert first == ("T1", "seq", 1, {"cust": cust.id, "pts": 123, "earned": 123, "tier": "basic", "new": True,
-                                       "lic": "MALFORMED"})
+                                       "lic": "MALFORMED", "tags": tags})
     assert second == ("T1", "seq", 2, {"cust": cust.id, "pts": 1123, "earned": 1000, "tier": "silver", "new": False,
-                                       "lic": "MALFORMED"})
+                                       "lic": "MALFORMED", "tags": tags})
     assert Record.get(Record.seq == 2).customer_id == cust.id
     assert ledger_matches_balances()
 

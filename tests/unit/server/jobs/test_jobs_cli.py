@@ -27,15 +27,16 @@ def run(tmp_path, app):
 
 def test_list_due_run_and_runs(run, capsys):
     assert run("due") == 0
-    assert capsys.readouterr().out.split() == ["expiry", "tiers", "stale", "birthday", "reminders", "notify"]
+    assert capsys.readouterr().out.split() == ["expiry", "tiers", "stale", "birthday", "reminders", "notify",
+                                                  "refit", "tags"]
     assert run("run", "stale") == 0
     assert "stale     ok      points 0, points_back 0, wallet 0" in capsys.readouterr().out
     assert run("list", "--json") == 0
     jobs = {j["name"]: j for j in json.loads(capsys.readouterr().out)["jobs"]}
     assert jobs["stale"]["last"]["outcome"] == "ok" and not jobs["stale"]["due"] and jobs["expiry"]["due"]
-    assert run("due", "--run") == 0
+    assert run("due", "--run") == 3  # the model refit cannot run on an empty shop: it fails saying why
     out = capsys.readouterr().out
-    assert "expiry" in out and "tiers" in out and "stale" not in out
+    assert "expiry" in out and "tiers" in out and "stale" not in out and "refit     failed  RefitError" in out
     assert run("list") == 0
     assert "every 15 min" in capsys.readouterr().out
     assert run("runs", "--job", "stale", "--json") == 0

@@ -18,15 +18,19 @@ def tok(n):
 
 
 def test_every_job_is_due_at_first_then_after_its_interval(app):
-    every = ["expiry", "tiers", "stale", "birthday", "reminders", "notify"]
+    every = ["expiry", "tiers", "stale", "birthday", "reminders", "notify", "refit", "tags"]
     assert scheduler.due(T0) == scheduler.names() == every
     runs = scheduler.run_due(app, T0)
-    assert [(r["name"], r["outcome"]) for r in runs] == [(name, "ok") for name in every]
+    # An empty shop cannot support a model fit: that run fails saying why, and the others still run.
+    assert [(r["name"], r["outcome"]) for r in runs] == [(name, "failed" if name == "refit" else "ok")
+                                                          for name in every]
+    assert "too_few_repeat" in runs[6]["error"]
     assert runs[2]["counts"] == {"wallet": 0, "points": 0, "points_back": 0}
     assert scheduler.due(T0 + timedelta(minutes=4)) == []
     assert scheduler.due(T0 + timedelta(minutes=5)) == ["notify"]
     assert scheduler.due(T0 + timedelta(minutes=15)) == ["stale", "notify"]
-    assert scheduler.due(T0 + timedelta(days=1)) == every
+    assert scheduler.due(T0 + timedelta(days=1)) == [name for name in every if name != "refit"]  # weekly
+    assert scheduler.due(T0 + timedelta(days=7)) == every
     assert JobLease.select().where(JobLease.until > utcnow()).count() == 0  # every lease given back
 
 
@@ -53,7 +57,8 @@ def test_a_job_held_by_another_process_is_left_to_it(app):
     JobLease.create(name="expiry", holder="other-host:42:abc", until=utcnow() + timedelta(minutes=5))
     with pytest.raises(JobError, match="job expiry is running in another process \\(other-host:42:abc"):
         scheduler.run("expiry", T0)
-    assert [r["name"] for r in scheduler.run_due(app, T0)] == ["tiers", "stale", "birthday", "reminders", "notify"]
+    assert [r["name"] for r in scheduler.run_due(app, T0)] == ["tiers", "stale", "birthday", "reminders", "notify",
+                                                                  "refit", "tags"]
     JobLease.update(until=utcnow() - timedelta(seconds=1)).execute()  # its process died: the lease lapses
     assert scheduler.run("expiry", T0)["outcome"] == "ok"
 
@@ -62,7 +67,7 @@ def test_intervals_come_from_the_config(app):
     app.config["JOBS_EVERY_MIN"] = '{"stale": 0, "expiry": 60}'
     scheduler.run_due(app, T0)
     assert [r.name for r in JobRun.select()] == ["expiry", "tiers", "birthday", "reminders",
-                                                    "notify"]  # stale: only by hand
+                                                    "notify", "refit", "tags"]  # stale: only by hand
     assert scheduler.due(T0 + timedelta(minutes=60)) == ["expiry", "notify"]
     app.config["JOBS_EVERY_MIN"] = {"nosuchjob": 5}
     with pytest.raises(JobError, match="JOBS_EVERY_MIN must be a JSON object"):

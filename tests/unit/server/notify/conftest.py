@@ -1,12 +1,8 @@
-"""Notification tables for these tests, also before server.db.models() lists them (create is safe to repeat)."""
+"""Every test here runs in the server app on its own fresh SQLite file."""
 
 import pytest
 
-from server.db import db
-from server.jobs.models import MODELS as JOBS
-from server.notify.models import MODELS
-
 
 @pytest.fixture(autouse=True)
-def notify_tables(app):
-    db.create_tables(MODELS + JOBS, safe=True)
+def fresh_app(app):
+    return app

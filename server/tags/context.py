@@ -1,0 +1,59 @@
+"""What tagging needs besides a customer's own stats, cached per process until TagState's version moves.
+
+The settings, the last finished recompute's cut points and lifecycle thresholds, the models in
+force, the rule tags and every tag's priority: a real-time batch reads one small row (the
+version) instead of all of them.
+"""
+
+import json
+from types import SimpleNamespace
+
+from server.db import db
+from server.tags import builtin, features, refit, rules
+from server.tags import settings as tag_settings
+from server.tags.models import TagDef, TagRun
+
+_CACHE = {}
+
+
+def load():
+    """The tagging context for the database ``db`` is bound to now."""
+    key = (getattr(db.obj, "database", None), tag_settings.version())
+    ctx = _CACHE.get("ctx")
+    if ctx is None or ctx.key != key:
+        ctx = _CACHE["ctx"] = _build(key)
+    return ctx
+
+
+def _build(key):
+    settings, per = tag_settings.load()
+    run = TagRun.select().where(TagRun.state == "done").order_by(TagRun.id.desc()).first()
+    saved = json.loads(run.params) if run else {}
+    params = saved.get("cuts", {})
+    thresholds = builtin.with_overrides(saved.get("thresholds", {"": list(builtin.FALLBACK_THRESHOLDS)}),
+                                        settings, per)
+    priority = {code: prio for code, zh, en, prio in builtin.BUILTIN}
+    names = {code: (zh, en) for code, zh, en, prio in builtin.BUILTIN}
+    hidden, rule_defs = set(), []
+    for d in TagDef.select().order_by(TagDef.priority, TagDef.code):
+        priority[d.code], names[d.code] = d.priority, (d.name_zh, d.name_en)
+        if not d.shown:
+            hidden.add(d.code)
+        if d.kind == "rule" and d.expr:
+            rule_defs.append((d.code, rules.parse(d.expr, features.FEATURES), d.valid_from, d.valid_until))
+    return SimpleNamespace(key=key, settings=settings, per=per, params=params, thresholds=thresholds,
+                           models=refit.in_force(), priority=priority, names=names, hidden=hidden,
+                           rules=rule_defs, offset=tag_settings.utc_offset(), run=run.id if run else None)
+
+
+def rules_valid(ctx, when):
+    """``[(code, Rule)]`` of the rule tags in force at naive-UTC datetime ``when``, in priority order."""
+    return [(code, rule) for code, rule, start, until in ctx.rules
+            if (start is None or start <= when) and (until is None or when < until)]
+
+
+def ordered(ctx, codes, limit=None, shown_only=False):
+    """``codes`` highest priority first (lowest number), optionally only those shown, at most ``limit``."""
+    out = sorted((c for c in set(codes) if not (shown_only and c in ctx.hidden)),
+                 key=lambda c: (ctx.priority.get(c, 1000), c))
+    return out[:limit] if limit else out

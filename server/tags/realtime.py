@@ -1,0 +1,246 @@
+"""Real-time tagging inside ingest: running aggregates of the touched customers, risk checks, re-tagging.
+
+``on_sales`` runs in the sale's transaction and reads only the touched customers' own rows
+(stats, held tags: a few indexed reads per batch), never the sales history; ``tags_for`` gives
+the codes a status reply carries. The same functions replay late sales into a recompute's
+staging table (server.tags.recompute).
+"""
+
+from datetime import datetime, timezone
+
+import numpy as np
+from peewee import chunked
+
+from server.db import db
+from server.fleet.models import Device
+from server.loyalty.models import Customer
+from server.tags import builtin, context, features, refit, risk, window
+from server.tags.models import CustomerStats, CustomerTag, RiskFlag, TagEvent
+
+SALES = ("sale", "svspend")
+REVERSALS = ("refund", "void", "svrefund")
+MAX_TAGS = 8
+CHUNK = 200
+STATS = CustomerStats._meta.table_name
+TAGS = CustomerTag._meta.table_name
+COLUMNS = [f.column_name for f in CustomerStats._meta.sorted_fields]
+SCORES = ("rfm_r", "rfm_f", "rfm_m", "rfm_segment", "lifecycle", "value_layer", "customer_class", "flags",
+          "churn_risk", "p_alive", "exp_90d", "exp_spend", "clv")
+ONE_OF = ("lifecycle", "value_layer", "customer_class", "rfm_segment")
+
+
+def on_sales(rows, now):
+    """Update stats and tags of the customers of ``rows`` (Record tuples in apply.RECORD_FIELDS order).
+
+    ``now``: the batch's naive-UTC datetime. Returns ``{customer: [codes]}`` for the status replies.
+    """
+    recs = [(r[10], r[0], r[1], r[2], r[3], r[7], r[8]) for r in rows
+            if r[10] and (r[2] in SALES or r[2] in REVERSALS)]
+    if not recs:
+        return {}
+    ctx = context.load()
+    now_ts = _ts(now)
+    devs = sorted({dev for c, dev, *rest in recs})
+    merchants = dict(Device.select(Device.id, Device.merchant).where(Device.id.in_(devs)).tuples())
+    stats = read(STATS, sorted({r[0] for r in recs}))
+    flags = add_records(stats, recs, merchants, ctx, now_ts, check=True)
+    if flags:
+        RiskFlag.insert_many(flags).execute()
+    risky = {f["customer"] for f in flags}
+    return retag(stats, ctx, now, risky=risky)
+
+
+def read(table, customers):
+    """``{customer: row dict}`` of ``table`` (CustomerStats' columns) for ``customers``."""
+    out = {}
+    for part in chunked(customers, CHUNK):
+        sql = 'SELECT * FROM "%s" WHERE "customer" IN (%s)' % (table, ", ".join([db.param] * len(part)))
+        cur = db.execute_sql(sql, part)
+        names = [d[0] for d in cur.description]
+        out.update((row[0], dict(zip(names, row))) for row in cur.fetchall())
+    return {c: out.get(c) or _empty(c) for c in customers}
+
+
+def _empty(customer):
+    row = {f.column_name: f.default for f in CustomerStats._meta.sorted_fields}
+    row.update(customer=customer, recent="", new=True)
+    return row
+
+
+def add_records(stats, recs, merchants, ctx, now_ts, check):
+    """Fold ``recs`` [(customer, dev, seq, kind, ts, amount, cur)] into ``stats`` rows; risk flags if ``check``."""
+    keep = window.keep_days(ctx.settings["rfm_window_days"])
+    today = _day(now_ts, ctx)
+    flags = []
+    for cust, dev, seq, kind, ts, amount, cur in sorted(recs, key=lambda r: (r[0], r[4], r[2])):
+        st = stats[cust]
+        if kind in REVERSALS:
+            st["refunds"] += 1
+            st["refunded"] += amount
+            continue
+        if check:
+            flags += [dict(customer=cust, dev=dev, seq=seq, ts=ts, amount=amount, cur=cur, reason=reason,
+                           detail=detail) for reason, detail in risk.check(st, ts, amount, ctx.settings)]
+        day = _day(ts, ctx)
+        items = window.parse(st["recent"])
+        if not (day == st["last_day"] or day == st["first_day"] or any(d == day for d, a in items)):
+            st["days"] += 1
+        st["first_ts"] = ts if st["first_ts"] is None else min(st["first_ts"], ts)
+        st["first_day"] = day if st["first_day"] is None else min(st["first_day"], day)
+        if st["last_ts"] is None or ts >= st["last_ts"]:
+            st["merchant"] = merchants.get(dev) or st["merchant"]
+        st["last_ts"] = ts if st["last_ts"] is None else max(st["last_ts"], ts)
+        st["last_day"] = day if st["last_day"] is None else max(st["last_day"], day)
+        st["orders"] += 1
+        st["spend"] += amount
+        st["max_sale"] = max(st["max_sale"], amount)
+        st["amount_sq"] += float(amount) * amount
+        st["recent"] = window.dump(items + [(day, amount)], today, keep)
+    return flags
+
+
+def retag(stats, ctx, now, risky=(), table=STATS, tag_table=TAGS, events=True):
+    """Score ``stats`` rows, write them and their tag changes; ``{customer: [shown codes]}``."""
+    now_ts, customers = _ts(now), sorted(stats)
+    held = _held(tag_table, customers)
+    old = {c: set(held.get(c, ())) | set(one_of_codes(stats[c])) for c in customers}
+    rows = [stats[c] for c in customers]
+    today = _day(now_ts, ctx)
+    score(rows, ctx, today)
+    valid = context.rules_valid(ctx, now)
+    extra = _customer_fields(customers) if any(r.features & set(features.CUSTOMER) for c, r in valid) else {}
+    new, out = {}, {}
+    for row in rows:
+        c = row["customer"]
+        kept = {t for t in held.get(c, ()) if t == "high_risk"} | ({"high_risk"} if c in risky else set())
+        codes = kept | set(builtin.codes_of(None, None, None, None, row["flags"]))
+        values = features.values(row, today, extra.get(c))
+        for code, rule in valid:
+            if rule.evaluate(values, codes | set(one_of_codes(row))):
+                codes.add(code)
+        new[c] = codes
+        out[c] = context.ordered(ctx, codes | set(one_of_codes(row)), MAX_TAGS, shown_only=True)
+    write(table, rows, now_ts, ctx.run)
+    _write_tags(tag_table, new, held, now_ts)
+    if events:
+        ev = []
+        for c in customers:
+            now_codes = new[c] | set(one_of_codes(stats[c]))
+            if now_codes != old[c]:
+                ev.append((c, now_ts, None, ",".join(sorted(now_codes - old[c])), ",".join(sorted(old[c] - now_codes))))
+        if ev:
+            TagEvent.insert_many(ev, fields=[TagEvent.customer, TagEvent.at, TagEvent.run, TagEvent.gained,
+                                             TagEvent.lost]).execute()
+    return out
+
+
+def one_of_codes(row):
+    """The codes of a stats row's one-of-several columns (lifecycle, layer, class, RFM segment)."""
+    if row.get("new"):
+        return []
+    return builtin.codes_of(row["lifecycle"], row["value_layer"], row["customer_class"], row["rfm_segment"])
+
+
+def score(rows, ctx, today):
+    """Fill the windows and every score column of ``rows`` (dicts) in place, as the batch would."""
+    if not rows:
+        return
+    rfm = ctx.settings["rfm_window_days"]
+    wins = [window.counts(window.parse(r["recent"]), today, rfm) for r in rows]
+    for r, w in zip(rows, wins):
+        r.update(w, asof_day=today)
+        r.pop("new", None)
+    arr = lambda name, dtype=float: np.array([r[name] if r[name] is not None else np.nan for r in rows],  # noqa
+                                             dtype=dtype)
+    days, first, last = arr("days"), arr("first_day"), arr("last_day")
+    spend, orders = arr("spend"), arr("orders")
+    pred = refit.predict(ctx.models, days, first, last, spend, orders, today, ctx.settings)
+    cols = {"today": today, "days": days, "first_day": first, "last_day": last,
+            "merchant": np.array([r["merchant"] for r in rows], dtype=object),
+            "rfm_orders": arr("rfm_orders"), "rfm_spend": arr("rfm_spend"),
+            "p_alive": pred[0], "exp_90d": pred[1], "exp_spend": pred[2], "clv": pred[3]}
+    for name in ("orders_90d", "spend_90d", "orders_prev_90d", "spend_prev_90d"):
+        cols[name] = arr(name)
+    if ctx.params.get("metric") == "spend":
+        cols["clv"] = np.full(len(rows), np.nan)
+    out = builtin.score(cols, ctx.params, ctx.thresholds, ctx.settings)
+    out.update(p_alive=pred[0], exp_90d=pred[1], exp_spend=pred[2], clv=pred[3])
+    for i, r in enumerate(rows):
+        for name in SCORES:
+            v = out[name][i]
+            r[name] = None if v is None or (isinstance(v, float) and np.isnan(v)) else (
+                v.item() if hasattr(v, "item") else v)
+        for name in ("rfm_r", "rfm_f", "rfm_m"):
+            r[name] = r[name] or None
+
+
+def write(table, rows, now_ts, run):
+    """Upsert whole stats ``rows`` into ``table``."""
+    if not rows:
+        return
+    for r in rows:
+        r["updated_ts"], r["run"] = now_ts, r.get("run") or run
+    cols = ", ".join('"%s"' % c for c in COLUMNS)
+    sets = ", ".join('"%s" = excluded."%s"' % (c, c) for c in COLUMNS if c != "customer")
+    sql = 'INSERT INTO "%s" (%s) VALUES (%s) ON CONFLICT ("customer") DO UPDATE SET %s' % (
+        table, cols, ", ".join([db.param] * len(COLUMNS)), sets)
+    db.cursor().executemany(sql, [tuple(r[c] for c in COLUMNS) for r in rows])
+
+
+def _held(table, customers):
+    out = {}
+    for part in chunked(customers, CHUNK):
+        sql = 'SELECT "customer", "tag" FROM "%s" WHERE "customer" IN (%s)' % (table, ", ".join([db.param] * len(part)))
+        for c, tag in db.execute_sql(sql, part):
+            out.setdefault(c, set()).add(tag)
+    return out
+
+
+def _write_tags(table, new, held, now_ts):
+    gone = [(c, t) for c, codes in new.items() for t in held.get(c, set()) - codes]
+    came = [(c, t, now_ts) for c, codes in new.items() for t in sorted(codes - held.get(c, set()))]
+    if gone:
+        db.cursor().executemany('DELETE FROM "%s" WHERE "customer" = %s AND "tag" = %s' % (table, db.param, db.param),
+                                gone)
+    if came:
+        db.cursor().executemany('INSERT INTO "%s" ("customer", "tag", "since") VALUES (%s, %s, %s)'
+                                % (table, db.param, db.param, db.param), came)
+
+
+def _customer_fields(customers):
+    out = {}
+    for part in chunked(customers, CHUNK):
+        for c, tier, points in Customer.select(Customer.id, Customer.tier, Customer.points).where(
+                Customer.id.in_(part)).tuples():
+            out[c] = {"tier": tier, "points": points}
+    return out
+
+
+def tags_for(customers):
+    """``{customer: [codes]}``: at most 8 shown codes each, highest priority first (potential: never bought)."""
+    customers = sorted({c for c in customers if c})
+    if not customers:
+        return {}
+    ctx = context.load()
+    stats, held = read(STATS, customers), _held(TAGS, customers)
+    out = {}
+    for c in customers:
+        row = stats[c]
+        codes = held.get(c, set()) | set(one_of_codes(row) if not row.get("new") else ["lc_potential", "cls_potential"])
+        out[c] = context.ordered(ctx, codes, MAX_TAGS, shown_only=True)
+    return out
+
+
+def _ts(when):
+    if isinstance(when, (int, float)):
+        return int(when)
+    return int(when.replace(tzinfo=timezone.utc).timestamp())
+
+
+def _day(ts, ctx):
+    return (int(ts) + ctx.offset) // 86400
+
+
+def utc(ts):
+    """Naive-UTC datetime of unix seconds ``ts``."""
+    return datetime.fromtimestamp(int(ts), timezone.utc).replace(tzinfo=None)
