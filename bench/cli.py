@@ -19,6 +19,9 @@ EXAMPLES = """examples:
   possync-bench baseline --seconds 5                    # raw paho -> Mosquitto -> paho, QoS 1
   possync-bench ingest --terminals 200 --rate 2 --seconds 20
   possync-bench ingest --terminals 3 --rate 1 --seconds 2   # a quick smoke run
+  possync-bench tags                                        # 1M customers, 10M sales: recompute vs SQL aggregate,
+                                                            # BG/NBD + Gamma-Gamma fits vs lifetimes
+  possync-bench tags --customers 2000 --sales 20000 --no-lifetimes   # a quick smoke run
 
 Each bench starts its own Mosquitto (and server) on a free 127.0.0.1 port in a temp dir
 and removes everything it started when it ends, also on Ctrl-C.  The last line is
@@ -89,11 +92,29 @@ def do_ingest(args):
     return ingest.main(args)
 
 
+def argparse_tags(sub):
+    from bench.tags import add_arguments
+
+    p = sub.add_parser("tags", help="full tag recompute vs a plain SQL aggregate; fits vs lifetimes",
+                       description="Seeds customers and sales drawn from a BG/NBD process (whole days, "
+                                   "Gamma-Gamma spends) into SQLite with the server's schema, then times a plain "
+                                   "count/sum/max-per-customer aggregate, the full tag recompute, and the BG/NBD "
+                                   "and Gamma-Gamma fits, ours against lifetimes (bench-only venv in .cache/).")
+    add_arguments(p)
+    p.set_defaults(func=do_tags)
+
+
+def do_tags(args):
+    from bench import tags
+
+    return tags.main(args)
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-COMMANDS = (argparse_outbox, argparse_baseline, argparse_ingest)
+COMMANDS = (argparse_outbox, argparse_baseline, argparse_ingest, argparse_tags)
 
 
 def main(argv=None):

@@ -14,6 +14,7 @@ from server.db import db, utcnow
 from server.loyalty import ledger, tiers
 from server.loyalty.models import Card, Customer
 from server.loyalty.service import new_customer_id
+from server.tags import people
 from server.vault import store
 from server.wallet import service as wallet
 
@@ -130,7 +131,7 @@ def unlink_card(tok, actor, note=None):
 
 def merge(src, dst, actor, reason):
     """Merge customer ``src`` into ``dst`` (one person): cards, points, tier and qualifying spend, wallets, open
-    coupons, cases, vault fields.
+    coupons, cases, vault fields; ``dst``'s tag stats are rebuilt from the group's sales and it is re-tagged.
 
     The main-database part is one transaction; then the vault: ``dst`` keeps its own fields
     and gains those only ``src`` had, and ``src``'s vault is erased. Merging again a pair
@@ -145,6 +146,7 @@ def merge(src, dst, actor, reason):
                        "tier": get(dst).tier, "already": True}
         else:
             outcome = _merge_rows(src, dst, actor, notes.write(dst, reason, actor, "merge"))
+            outcome["tags"] = people.merged(dst, group(dst))
     outcome["vault_fields"] = _merge_vault(src, dst, actor)
     log.info("customer %s merged into %s by %s", src, dst, actor)
     return outcome

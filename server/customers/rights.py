@@ -6,7 +6,8 @@ remaining balance is money the merchant still owes (a liability that must show i
 float and reconciliation until it is refunded or written off by the merchant's own process).
 The accounts are closed: their cards no longer map to them.
 What goes: the vault record (with every note), card tokens (replaced by random values no
-card number maps to), BIN/last 4, the records' tokens and the free-text notes of points entries.
+card number maps to), BIN/last 4, the records' tokens, the free-text notes of points entries,
+and the profiling data (tag stats, tags, tag history, risk flags; a recompute skips erased customers).
 On SQLite no old byte survives (secure_delete, WAL truncated); on PostgreSQL old row versions
 remain in the table files until VACUUM runs.
 """
@@ -20,6 +21,7 @@ from server.fleet.models import iso
 from server.ingest.models import Record
 from server.loyalty.models import Card, Customer, PointsEntry
 from server.vault import store
+from server.tags import people
 from server.wallet import cards as wallet_cards
 
 
@@ -76,6 +78,7 @@ def erase(customer, actor, reason):
     with wipe.secure_delete():
         with db.atomic():
             outcome = _pseudonymise(members, actor)
+            people.forget(members)
             Customer.update(state="erased").where(Customer.id == root.id).execute()
         checkpointed = wipe.checkpoint()
     return dict(outcome, customer=root.id, erased=True, members=members, vault_fields=fields, checkpointed=checkpointed)

@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 
 from server.commands import CommandError, app_for, progress
+from server.vault.crypto import VaultError
 
 EPILOG = """examples:
   possync-server tags recompute            (all customers; --resume continues an interrupted run)
@@ -15,12 +16,14 @@ EPILOG = """examples:
   possync-server tags define big_spender --rule "orders_90d >= 5 and spend_90d >= 100000" --preview
   possync-server tags define big_spender --rule "orders_90d >= 5 and spend_90d >= 100000" --name-zh 大客户 \\
       --name-en "big spender" --priority 45 --from 2025-06-01 --until 2025-09-01
-  possync-server tags show CABCDEFGHIJKLMNOP
+  possync-server tags show CABCDEFGHIJKLMNOP --purpose "complaint 12"   (names its vault segments, audited)
   possync-server tags history CABCDEFGHIJKLMNOP
   possync-server tags risk
   possync-server tags risk review 12 --verdict ok
 
 Rules use the features listed by `possync-server tags list --features` (money in minor units: fen).
+Vault segments (region, age band, gender, income band of consenting customers) are stored as opaque
+codes v_...; --purpose names them through an audited vault read.
 """
 CODE = re.compile(r"^[a-z0-9_]{1,24}$")
 
@@ -47,6 +50,7 @@ def argparse_tags(sub, parent):
              ["list", "list --features", "list --json"])
     ls.add_argument("--features", action="store_true", help="list the features rules may use instead")
     ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.add_argument("--purpose", metavar="TEXT", help="name the vault segments (v_...): an audited vault read")
     de = add("define", "define or change a rule tag (checked against the features; --preview only counts)",
              ['define vip_gold --rule \'tier in ("gold", "vip")\' --preview'])
     de.add_argument("code", metavar="CODE", help="tag code: 1-24 of a-z 0-9 _ (sent to terminals)")
@@ -59,6 +63,7 @@ def argparse_tags(sub, parent):
     de.add_argument("--preview", action="store_true", help="only count the customers it would tag now")
     sh = add("show", "one customer's scores and tags", ["show CABCDEFGHIJKLMNOP"])
     sh.add_argument("customer", metavar="CUSTOMER")
+    sh.add_argument("--purpose", metavar="TEXT", help="name the vault segments (v_...): an audited vault read")
     hi = add("history", "tag changes, newest first", ["history", "history CABCDEFGHIJKLMNOP --limit 20"])
     hi.add_argument("customer", metavar="CUSTOMER", nargs="?")
     hi.add_argument("--limit", type=int, default=50)
@@ -78,7 +83,7 @@ def do_tags(args):
             return ACTIONS[args.action](args)
         except rules.RuleError as exc:
             raise CommandError("%s: bad rule:\n  %s\n  %s^\n%s" % (cmd, args.rule, " " * (exc.column - 1), exc))
-        except (refit.RefitError, risk.RiskError, settings.SettingError) as exc:
+        except (refit.RefitError, risk.RiskError, settings.SettingError, VaultError) as exc:
             raise CommandError("%s: %s" % (cmd, exc))
 
 
@@ -142,8 +147,28 @@ def _status(args):
     return 0
 
 
+def _segment_names(codes, purpose, customer=None):
+    """``{code: "field: value"}`` of vault segment ``codes`` when a purpose is given (audited vault reads)."""
+    from server.tags import segments
+    from server.tags.models import CustomerTag
+
+    if not purpose or not codes:
+        return {}
+
+    def holders(code):
+        if customer:
+            return [customer]
+        return [c for (c,) in CustomerTag.select(CustomerTag.customer).where(CustomerTag.tag == code).order_by(
+            CustomerTag.customer).limit(5).tuples()]
+    return segments.names(codes, holders, _actor(), purpose)
+
+
+def _actor():
+    return "cli:%s" % getpass.getuser()
+
+
 def _list(args):
-    from server.tags import builtin, context, features
+    from server.tags import builtin, context, features, segments
     from server.tags.models import TagCount, TagDef
 
     if args.features:
@@ -158,10 +183,15 @@ def _list(args):
     last = TagCount.select(TagCount.run).order_by(TagCount.run.desc()).scalar()
     counts = dict(TagCount.select(TagCount.tag, TagCount.customers).where(TagCount.run == last).tuples())
     defs = {d.code: d for d in TagDef.select()}
-    codes = context.ordered(ctx, [c for c, *_ in builtin.BUILTIN] + list(defs))
-    out = [{"code": c, "name_zh": ctx.names[c][0], "name_en": ctx.names[c][1], "priority": ctx.priority[c],
-            "kind": defs[c].kind if c in defs else "builtin", "rule": defs[c].expr if c in defs else None,
-            "customers": counts.get(c), "shown": c not in ctx.hidden} for c in codes]
+    vault = sorted(c for c in counts if c.startswith(segments.PREFIX))
+    names = _segment_names(vault, args.purpose)
+    label = dict(ctx.names)
+    label.update((c, (names.get(c, "vault segment"),) * 2) for c in vault)
+    codes = context.ordered(ctx, [c for c, *_ in builtin.BUILTIN] + list(defs) + vault)
+    out = [{"code": c, "name_zh": label[c][0], "name_en": label[c][1], "priority": ctx.priority.get(c, 1000),
+            "kind": defs[c].kind if c in defs else "vault" if c in vault else "builtin",
+            "rule": defs[c].expr if c in defs else None, "customers": counts.get(c),
+            "shown": c not in ctx.hidden and c not in vault} for c in codes]
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
         return 0
@@ -179,6 +209,8 @@ def _define(args):
 
     if not CODE.match(args.code):
         raise CommandError("tags define: code %r must be 1-24 of a-z 0-9 _ (e.g. big_spender)" % args.code)
+    if args.code.startswith("v_"):
+        raise CommandError("tags define: codes starting v_ are kept for vault segments; choose another code")
     if args.code in {c for c, *_ in builtin.BUILTIN}:
         raise CommandError("tags define: %s is a built-in tag; choose another code" % args.code)
     rule = rules.parse(args.rule, features.FEATURES)
@@ -187,7 +219,7 @@ def _define(args):
         n, total = recompute.preview(rule)
         print("%d of %d customers with stats match now%s" % (
             n, total, "" if not rule.features & set(features.VAULT) else
-            " (vault features count as missing: comparisons with them are false)"))
+            " (vault features count as missing here; a recompute evaluates them for consenting customers)"))
         return 0
     with db.atomic():
         TagDef.insert(code=args.code, name_zh=args.name_zh or args.code, name_en=args.name_en or args.code,
@@ -213,8 +245,10 @@ def _show(args):
     since = dict(CustomerTag.select(CustomerTag.tag, CustomerTag.since).where(
         CustomerTag.customer == args.customer).tuples())
     print("tags           %s" % " ".join(realtime.tags_for([args.customer])[args.customer]))
+    names = _segment_names([t for t in since if t.startswith("v_")], args.purpose, args.customer)
     for tag, ts in sorted(since.items()):
-        print("  %-24s since %s UTC" % (tag, datetime.utcfromtimestamp(ts)))
+        name = names.get(tag) or ("vault segment (--purpose names it)" if tag.startswith("v_") else "")
+        print("  %-24s since %s UTC  %s" % (tag, datetime.utcfromtimestamp(ts), name))
     return 0
 
 

@@ -14,6 +14,7 @@ from server.tags import settings as tag_settings
 from server.tags.models import TagDef, TagRun
 
 _CACHE = {}
+SEGMENT = "v_"   # server.tags.segments.PREFIX
 
 
 def load():
@@ -40,7 +41,10 @@ def _build(key):
         if not d.shown:
             hidden.add(d.code)
         if d.kind == "rule" and d.expr:
-            rule_defs.append((d.code, rules.parse(d.expr, features.FEATURES), d.valid_from, d.valid_until))
+            rule = rules.parse(d.expr, features.FEATURES)
+            rule_defs.append((d.code, rule, d.valid_from, d.valid_until))
+            if rule.features & set(features.VAULT):
+                hidden.add(d.code)      # a segment on personal data: not for the till's screen
     return SimpleNamespace(key=key, settings=settings, per=per, params=params, thresholds=thresholds,
                            models=refit.in_force(), priority=priority, names=names, hidden=hidden,
                            rules=rule_defs, offset=tag_settings.utc_offset(), run=run.id if run else None)
@@ -53,7 +57,10 @@ def rules_valid(ctx, when):
 
 
 def ordered(ctx, codes, limit=None, shown_only=False):
-    """``codes`` highest priority first (lowest number), optionally only those shown, at most ``limit``."""
-    out = sorted((c for c in set(codes) if not (shown_only and c in ctx.hidden)),
+    """``codes`` highest priority first (lowest number), optionally only those shown, at most ``limit``.
+
+    Vault segment codes (``v_``...) are never shown: terminals get no demographic segments.
+    """
+    out = sorted((c for c in set(codes) if not (shown_only and (c in ctx.hidden or c.startswith(SEGMENT)))),
                  key=lambda c: (ctx.priority.get(c, 1000), c))
     return out[:limit] if limit else out

@@ -62,8 +62,9 @@ def types():
 def sql_columns(today, stats="s", customer="c"):
     """``{feature: SQL expression}`` over a stats table aliased ``stats`` joined to customer ``customer``.
 
-    The vault features are NULL here (missing: every comparison with them is false), as in
-    real-time tagging, which does not open the vault on the hot path either.
+    The vault features are NULL here (missing: every comparison with them is false); the full
+    recompute evaluates rules naming them again in Python for consenting customers (values from
+    the vault, in memory only), and real-time tagging leaves those rules' tags as the batch set them.
     """
     s = lambda col: '%s."%s"' % (stats, col)  # noqa: E731
     cols = {name: s(name) for name in STORED}

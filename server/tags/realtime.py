@@ -13,8 +13,9 @@ from peewee import chunked
 
 from server.db import db
 from server.fleet.models import Device
+from server.ingest.models import Record
 from server.loyalty.models import Customer
-from server.tags import builtin, context, features, refit, risk, window
+from server.tags import builtin, context, features, refit, risk, segments, window
 from server.tags.models import CustomerStats, CustomerTag, RiskFlag, TagEvent
 
 SALES = ("sale", "svspend")
@@ -61,6 +62,21 @@ def read(table, customers):
     return {c: out.get(c) or _empty(c) for c in customers}
 
 
+def rebuild(customer, members, ctx, merchants, now_ts, high_id=None):
+    """A fresh stats row of ``customer`` from the sales and reversals of ``members`` (one person's records).
+
+    A bounded scan of one customer's history, for a merge (and a recompute meeting merged
+    customers); ``high_id`` caps the record ids read. The scores are not filled in (``score`` does).
+    """
+    query = Record.select(Record.customer, Record.dev, Record.seq, Record.kind, Record.ts, Record.amount,
+                          Record.cur).where(Record.customer.in_(list(members)) & Record.kind.in_(SALES + REVERSALS))
+    if high_id is not None:
+        query = query.where(Record.id <= high_id)
+    stats = {customer: _empty(customer)}
+    add_records(stats, [(customer,) + r[1:] for r in query.tuples()], merchants, ctx, now_ts, check=False)
+    return stats[customer]
+
+
 def _empty(customer):
     row = {f.column_name: f.default for f in CustomerStats._meta.sorted_fields}
     row.update(customer=customer, recent="", new=True)
@@ -102,26 +118,29 @@ def add_records(stats, recs, merchants, ctx, now_ts, check):
 def retag(stats, ctx, now, risky=(), table=STATS, tag_table=TAGS, events=True):
     """Score ``stats`` rows, write them and their tag changes; ``{customer: [shown codes]}``."""
     now_ts, customers = _ts(now), sorted(stats)
-    held = _held(tag_table, customers)
-    old = {c: set(held.get(c, ())) | set(one_of_codes(stats[c])) for c in customers}
+    have = held(tag_table, customers)
+    old = {c: set(have.get(c, ())) | set(one_of_codes(stats[c])) for c in customers}
     rows = [stats[c] for c in customers]
     today = _day(now_ts, ctx)
     score(rows, ctx, today)
     valid = context.rules_valid(ctx, now)
-    extra = _customer_fields(customers) if any(r.features & set(features.CUSTOMER) for c, r in valid) else {}
+    # Vault data is not read on the hot path: rules on vault features keep what the last recompute decided.
+    on_vault = {code for code, rule in valid if rule.features & set(features.VAULT)}
+    extra = customer_fields(customers) if any(r.features & set(features.CUSTOMER) for c, r in valid) else {}
     new, out = {}, {}
     for row in rows:
         c = row["customer"]
-        kept = {t for t in held.get(c, ()) if t == "high_risk"} | ({"high_risk"} if c in risky else set())
-        codes = kept | set(builtin.codes_of(None, None, None, None, row["flags"]))
+        kept = {t for t in have.get(c, ()) if t == "high_risk" or t in on_vault or segments.is_vault_tag(t)}
+        codes = kept | ({"high_risk"} if c in risky else set()) | set(builtin.codes_of(None, None, None, None,
+                                                                                        row["flags"]))
         values = features.values(row, today, extra.get(c))
         for code, rule in valid:
-            if rule.evaluate(values, codes | set(one_of_codes(row))):
+            if code not in on_vault and rule.evaluate(values, codes | set(one_of_codes(row))):
                 codes.add(code)
         new[c] = codes
         out[c] = context.ordered(ctx, codes | set(one_of_codes(row)), MAX_TAGS, shown_only=True)
     write(table, rows, now_ts, ctx.run)
-    _write_tags(tag_table, new, held, now_ts)
+    _write_tags(tag_table, new, have, now_ts)
     if events:
         ev = []
         for c in customers:
@@ -187,7 +206,8 @@ def write(table, rows, now_ts, run):
     db.cursor().executemany(sql, [tuple(r[c] for c in COLUMNS) for r in rows])
 
 
-def _held(table, customers):
+def held(table, customers):
+    """``{customer: {codes}}`` of the yes/no tags ``customers`` hold in ``table``."""
     out = {}
     for part in chunked(customers, CHUNK):
         sql = 'SELECT "customer", "tag" FROM "%s" WHERE "customer" IN (%s)' % (table, ", ".join([db.param] * len(part)))
@@ -207,7 +227,8 @@ def _write_tags(table, new, held, now_ts):
                                 % (table, db.param, db.param, db.param), came)
 
 
-def _customer_fields(customers):
+def customer_fields(customers):
+    """``{customer: {"tier", "points"}}``: the Customer fields rules may use."""
     out = {}
     for part in chunked(customers, CHUNK):
         for c, tier, points in Customer.select(Customer.id, Customer.tier, Customer.points).where(
@@ -222,11 +243,11 @@ def tags_for(customers):
     if not customers:
         return {}
     ctx = context.load()
-    stats, held = read(STATS, customers), _held(TAGS, customers)
+    stats, have = read(STATS, customers), held(TAGS, customers)
     out = {}
     for c in customers:
         row = stats[c]
-        codes = held.get(c, set()) | set(one_of_codes(row) if not row.get("new") else ["lc_potential", "cls_potential"])
+        codes = have.get(c, set()) | set(one_of_codes(row) if not row.get("new") else ["lc_potential", "cls_potential"])
         out[c] = context.ordered(ctx, codes, MAX_TAGS, shown_only=True)
     return out
 

@@ -1,10 +1,13 @@
 """The full recompute: every customer's stats from the sales, scores and tags, swapped in at once.
 
 Steps, each resumable from TagRun: ``aggregate`` (set-based SQL over the Record table by
-customer-id chunks into the staging table tagnext_stats), ``score`` (numpy over all rows:
+customer-id chunks into the staging table tagnext_stats; erased and merged-away customers
+dropped, a merge survivor rebuilt from its group's sales), ``score`` (numpy over all rows:
 quintile cuts, lifecycle thresholds, models; written back in chunks), ``tags`` (flag and rule
-tags into tagnext_tags, rules as SQL), ``swap`` (one transaction: replay the sales that came
-after the run began, write the history, replace the live tables). Until the swap commits every
+tags into tagnext_tags, rules as SQL; then, for customers whose vault consent allows it, their
+vault segments and rules on vault features, see server.tags.segments), ``swap`` (one
+transaction: replay the sales that came after the run began, write the history, replace the
+live tables). Until the swap commits every
 customer keeps the previous run's tags, and ``status`` says that a run is unfinished.
 The SQL is SQLite's dialect (printf, group_concat, integer division), like the bench.
 """
@@ -13,12 +16,13 @@ import json
 from types import SimpleNamespace
 
 import numpy as np
+from peewee import chunked
 
 from server.db import db, utcnow
 from server.fleet.models import Device
 from server.ingest.models import Record
 from server.loyalty.models import Customer
-from server.tags import builtin, context, features, realtime, refit, window
+from server.tags import builtin, context, features, realtime, refit, segments, window
 from server.tags import settings as tag_settings
 from server.tags.models import CustomerStats, CustomerTag, RiskFlag, TagCount, TagEvent, TagRun
 
@@ -137,12 +141,46 @@ def _aggregate(tr, p, update):
                            'WHERE d."id" = "%s"."merchant") WHERE "customer" > %s%s'
                            % (NEXT, Device._meta.table_name, NEXT, db.param, upto.replace("r.", "")), args)
             if bound is None:
+                _regroup(tr, p)
                 _save(tr, step="score", cursor="", done=tr.done + n)
             else:
                 _save(tr, cursor=bound[0], done=tr.done + n)
         update(tr.done, total)
         if bound is None:
             return
+
+
+def _regroup(tr, p):
+    """Erased and merged-away customers get no stats; a merge survivor's come from its whole group's sales.
+
+    One scan of the customers for those not active (few), then a bounded rebuild per survivor.
+    """
+    other = db.execute_sql('SELECT "id", "state", "merged_into" FROM "%s" WHERE "state" != \'active\''
+                           % Customer._meta.table_name).fetchall()
+    if not other:
+        return
+    into = {c: m for c, state, m in other if state == "merged" and m}
+    groups = {}
+    for c in into:
+        root = c
+        for _ in range(1000):
+            if root not in into:
+                break
+            root = into[root]
+        groups.setdefault(root, [root]).append(c)
+    for part in chunked([c for c, *_ in other], realtime.CHUNK):
+        db.execute_sql('DELETE FROM "%s" WHERE "customer" IN (%s)' % (NEXT, ", ".join([db.param] * len(part))), part)
+    inactive = {c for c, *_ in other}
+    ctx = SimpleNamespace(settings=p["settings"], offset=p["offset"])
+    merchants = tag_settings.merchants_of_devices()
+    for root, members in sorted(groups.items()):
+        if root in inactive:
+            continue
+        row = realtime.rebuild(root, members, ctx, merchants, tr.now_ts, tr.high_id)
+        if row["orders"] or row["refunds"]:
+            row.update(window.counts(window.parse(row["recent"]), p["today"], p["settings"]["rfm_window_days"]),
+                       asof_day=p["today"])
+            realtime.write(NEXT, [row], tr.now_ts, tr.id)
 
 
 def _load():
@@ -214,7 +252,47 @@ def _tags(tr, p):
             db.execute_sql(insert + 'SELECT s."customer", %s, %s FROM "%s" s LEFT JOIN "%s" c ON c."id" = s."customer"'
                            ' WHERE %s' % (db.param, since, NEXT, Customer._meta.table_name, cond),
                            [code, code] + list(args))
+        _vault(tr, p, ctx)
         _save(tr, step="swap", params=json.dumps(p))
+
+
+def _vault(tr, p, ctx):
+    """Vault tags and rules on vault features for consenting customers (nothing to do, one query, when none).
+
+    The SQL above saw the vault features as missing; for each consenting customer the rule
+    tags are evaluated again in Python, in priority order as real time does, with the values
+    read from the vault, and its segment codes (and birthday tag) added. Values stay in memory.
+    """
+    today, month, key = p["today"], segments.local_month(tr.now_ts, p["offset"]), None
+    valid = context.rules_valid(ctx, realtime.utc(tr.now_ts))
+    rule_codes = {code for code, rule in valid}
+    for chunk in segments.consenting():
+        key = key or segments.segment_key()
+        customers = sorted(chunk)
+        stats, held = realtime.read(NEXT, customers), realtime.held(NEXT_TAGS, customers)
+        since = {}
+        for part in chunked(customers, realtime.CHUNK):
+            for c, tag, ts in db.execute_sql('SELECT "customer", "tag", "since" FROM "%s" WHERE "customer" IN (%s)' % (
+                    LIVE_TAGS, ", ".join([db.param] * len(part))), part):
+                since[c, tag] = ts
+        extra = realtime.customer_fields(customers)
+        new = {}
+        for c in customers:
+            codes = {t for t in held.get(c, ()) if t not in rule_codes} | segments.codes_of(key, chunk[c], month)
+            row = stats[c]
+            if not row.get("new"):
+                values = features.values(row, today, extra.get(c), chunk[c])
+                one_of = set(realtime.one_of_codes(row))
+                for code, rule in valid:
+                    if rule.evaluate(values, codes | one_of):
+                        codes.add(code)
+            new[c] = codes
+        gone = [(c, t) for c in customers for t in held.get(c, set()) - new[c]]
+        came = [(c, t, since.get((c, t), tr.now_ts)) for c in customers for t in sorted(new[c] - held.get(c, set()))]
+        db.cursor().executemany('DELETE FROM "%s" WHERE "customer" = %s AND "tag" = %s'
+                                % (NEXT_TAGS, db.param, db.param), gone)
+        db.cursor().executemany('INSERT INTO "%s" ("customer", "tag", "since") VALUES (%s, %s, %s)'
+                                % (NEXT_TAGS, db.param, db.param, db.param), came)
 
 
 def has_tag_sql(tags_table):
@@ -275,9 +353,11 @@ def _events(tr):
         new = builtin.codes_of(*row[1::2])
         old = builtin.codes_of(*row[2::2])
         changes[row[0]] = (set(new) - set(old), set(old) - set(new))
+    # the birthday tag comes and goes every year: kept out of the history, which would collect birth months
     for a, b, which in ((NEXT_TAGS, LIVE_TAGS, 0), (LIVE_TAGS, NEXT_TAGS, 1)):
-        for customer, tag in db.execute_sql('SELECT a."customer", a."tag" FROM "%s" a WHERE NOT EXISTS (SELECT 1 FROM '
-                                            '"%s" b WHERE b."customer" = a."customer" AND b."tag" = a."tag")' % (a, b)):
+        for customer, tag in db.execute_sql('SELECT a."customer", a."tag" FROM "%s" a WHERE a."tag" != %s AND NOT '
+                                            'EXISTS (SELECT 1 FROM "%s" b WHERE b."customer" = a."customer" AND '
+                                            'b."tag" = a."tag")' % (a, db.param, b), [segments.BIRTHDAY]):
             changes.setdefault(customer, (set(), set()))[which].add(tag)
     rows = [(c, tr.now_ts, tr.id, ",".join(sorted(g)), ",".join(sorted(lo)))
             for c, (g, lo) in sorted(changes.items()) if g or lo]
@@ -295,8 +375,9 @@ def _counts(tr):
         for value, n in db.execute_sql('SELECT "%s", COUNT(*) FROM "%s" WHERE "%s" IS NOT NULL GROUP BY "%s"'
                                        % (col, LIVE, col, col)):
             out[prefix + value] = out.get(prefix + value, 0) + n
-    potential = db.execute_sql('SELECT COUNT(*) FROM "%s" c WHERE NOT EXISTS (SELECT 1 FROM "%s" s WHERE s."customer" '
-                               '= c."id")' % (Customer._meta.table_name, LIVE)).fetchone()[0]
+    potential = db.execute_sql('SELECT COUNT(*) FROM "%s" c WHERE c."state" = \'active\' AND NOT EXISTS (SELECT 1 '
+                               'FROM "%s" s WHERE s."customer" = c."id")' % (Customer._meta.table_name, LIVE)
+                               ).fetchone()[0]
     if potential:
         out["lc_potential"] = out["cls_potential"] = potential
     if out:

@@ -147,3 +147,19 @@ def test_erase_needs_a_reason(app):
     with pytest.raises(CustomerError, match="say why"):
         rights.erase(cid, ACTOR, " ")
     assert Customer.get_by_id(cid).state == "active"
+
+
+def test_erase_removes_the_customers_tags_and_their_history(app, add, mk):
+    from server.tags import recompute, settings
+    from server.tags.models import CustomerStats, CustomerTag, RiskFlag, TagDef, TagEvent
+
+    c, d, toks = person(add, mk)
+    TagDef.create(code="buyer", name_zh="买家", name_en="buyer", expr="orders >= 1")
+    settings.bump()
+    recompute.run()
+    RiskFlag.create(customer=c, dev="T1", seq=1, ts=1700000000, amount=88800, cur="CNY", reason="large", detail="x")
+    assert CustomerStats.get_by_id(c).orders == 2 and CustomerTag.select().where(CustomerTag.customer == c).exists()
+    assert TagEvent.select().where(TagEvent.customer.in_([c, d])).count() >= 2
+    rights.erase(c, "cli:dpo", "erasure request 44")
+    for model in (CustomerStats, CustomerTag, TagEvent, RiskFlag):
+        assert not model.select().where(model.customer.in_([c, d])).exists(), model.__name__
