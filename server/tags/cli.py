@@ -4,7 +4,7 @@ import argparse
 import getpass
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 
 from server.commands import CommandError, app_for, progress
 from server.vault.crypto import VaultError
@@ -132,8 +132,9 @@ def _status(args):
     state = recompute.status()
     last, unfinished = state["last"], state["unfinished"]
     if last:
-        print("tags in force: run %d of %s (finished %s UTC)" % (last.id, datetime.utcfromtimestamp(last.now_ts),
-                                                                  last.finished_at))
+        print("tags in force: run %d as of %s, finished %s (UTC)" % (
+            last.id, _utc(last.now_ts),
+            last.finished_at.strftime("%Y-%m-%d %H:%M:%S")))
     else:
         print("tags in force: no recompute yet (only customers touched by sales are tagged)")
     if unfinished:
@@ -248,7 +249,7 @@ def _show(args):
     names = _segment_names([t for t in since if t.startswith("v_")], args.purpose, args.customer)
     for tag, ts in sorted(since.items()):
         name = names.get(tag) or ("vault segment (--purpose names it)" if tag.startswith("v_") else "")
-        print("  %-24s since %s UTC  %s" % (tag, datetime.utcfromtimestamp(ts), name))
+        print("  %-24s since %s UTC  %s" % (tag, _utc(ts), name))
     return 0
 
 
@@ -259,7 +260,7 @@ def _history(args):
     if args.customer:
         query = query.where(TagEvent.customer == args.customer)
     for e in query:
-        print("%s  %s  %-9s +%s  -%s" % (datetime.utcfromtimestamp(e.at), e.customer,
+        print("%s  %s  %-9s +%s  -%s" % (_utc(e.at), e.customer,
                                         "run %d" % e.run if e.run else "sale", e.gained or "", e.lost or ""))
     return 0
 
@@ -276,7 +277,7 @@ def _risk(args):
         return 0
     flags = risk.open_flags(limit=1000)
     for f in flags:
-        print("%5d  %s  %s  %s/%s  %d %s  %-6s %s" % (f.id, datetime.utcfromtimestamp(f.ts), f.customer, f.dev, f.seq,
+        print("%5d  %s  %s  %s/%s  %d %s  %-6s %s" % (f.id, _utc(f.ts), f.customer, f.dev, f.seq,
                                                     f.amount, f.cur, f.reason, f.detail))
     print("%d open flag%s" % (len(flags), "" if len(flags) == 1 else "s"))
     return 0
@@ -293,3 +294,8 @@ def _date(text, option):
 
 ACTIONS = {"recompute": _recompute, "refit": _refit, "status": _status, "list": _list, "define": _define,
            "show": _show, "history": _history, "risk": _risk}
+
+
+def _utc(ts):
+    """Unix seconds as a UTC time to the second."""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
