@@ -16,6 +16,14 @@ def config_parent():
     return parent
 
 
+def subcommand(sub, parent, name, help, description, examples, prefix=""):
+    """Add action ``name`` to the subparsers ``sub``: --config from ``parent``, and an "examples:" epilog
+    with one line per example, ``prefix`` (e.g. "possync-server jobs ") before each."""
+    return sub.add_parser(name, parents=[parent], help=help, description=description,
+                          epilog="examples:\n" + "".join("  %s%s\n" % (prefix, e) for e in examples),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def settings(args, cmd):
     """The settings of --config with POSSYNC_* overrides, or a CommandError naming the problem."""
     from server import config

@@ -248,6 +248,13 @@ class AgentProc(Proc):
         if answered and answered not in self.read_display(answered):
             raise AssertionError("the display never showed %r after a swipe: %r" % (answered, self.display_bytes))
 
+    def swipe_status(self, track_bytes, pos):
+        """Pass a card through the reader and return its own status event at PosClient ``pos`` (the display
+        may still show an earlier one)."""
+        before = max([e["id"] for e in pos.events if e.get("for") == "sid"] or [0])
+        self.swipe(track_bytes, answered=None)
+        return pos.wait_event(lambda e: e.get("for") == "sid" and e["id"] > before)
+
     def read_display(self, until, timeout=15.0):
         """Collect display bytes until ``until`` (bytes) has appeared; return everything seen."""
         deadline = time.monotonic() + timeout

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from server.campaigns import CampaignError
 from server.campaigns.codes import normalise
 from server.campaigns.models import KINDS
-from server.commands import CommandError, app_for, progress
+from server.commands import CommandError, app_for, progress, subcommand
 from protocol.money import exponent
 from protocol.money import text as money
 
@@ -50,11 +50,12 @@ def argparse_coupon(sub, parent):
                                    "bearer voucher (DESIGN.md §4 Loyalty).",
                        epilog=COUPON_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    iss = _sub(csub, "issue", parent, "issue a coupon to customers, or one bearer voucher",
-               "Issue one coupon to each customer given, or one bearer voucher when none is. With --key a run "
-               "repeated issues nothing new.",
-               "  possync-server coupon issue --customer CABCDEFGHIJKLMNOP --kind amount_off --value 10.00 "
-               "--expires 2027-01-31\n  possync-server coupon issue --kind percent_off --value 15 --expires 2027-01-31")
+    iss = subcommand(csub, parent, "issue", "issue a coupon to customers, or one bearer voucher",
+                     "Issue one coupon to each customer given, or one bearer voucher when none is. With --key a "
+                     "run repeated issues nothing new.",
+                     ["possync-server coupon issue --customer CABCDEFGHIJKLMNOP --kind amount_off --value 10.00 "
+                      "--expires 2027-01-31",
+                      "possync-server coupon issue --kind percent_off --value 15 --expires 2027-01-31"])
     iss.add_argument("--customer", metavar="C", action="append", default=[], help="customer id (repeatable)")
     iss.add_argument("--customers-file", metavar="FILE", help="file with one customer id a line")
     _gift_terms(iss, required=True)
@@ -63,27 +64,27 @@ def argparse_coupon(sub, parent):
     iss.add_argument("--campaign", default="", help="campaign name, up to 64 characters")
     iss.add_argument("--key", help="names this issue: running again with the same key issues nothing new "
                                    "(default: a new key each run)")
-    chk = _sub(csub, "check", parent, "whether a coupon is valid, and its discount on an amount",
-               "Check a coupon as the terminal would. Exit status 0 when valid, 3 otherwise.",
-               "  possync-server coupon check PGBR-F0C8-P3C7\n"
-               "  possync-server coupon check pgbrf0c8p3c7 --amount 50.00")
+    chk = subcommand(csub, parent, "check", "whether a coupon is valid, and its discount on an amount",
+                     "Check a coupon as the terminal would. Exit status 0 when valid, 3 otherwise.",
+                     ["possync-server coupon check PGBR-F0C8-P3C7",
+                      "possync-server coupon check pgbrf0c8p3c7 --amount 50.00"])
     chk.add_argument("code", metavar="CODE")
     chk.add_argument("--amount", metavar="X", help="sale amount, e.g. 50.00 (checks the minimum spend)")
     chk.add_argument("--cur", help="the sale's currency (default: the coupon's)")
     chk.add_argument("--customer", metavar="C", help="the customer presenting it (default: its holder)")
     chk.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
-    vd = _sub(csub, "void", parent, "void an unused coupon", "Void a coupon: it is refused from now on.",
-              "  possync-server coupon void PGBR-F0C8-P3C7")
+    vd = subcommand(csub, parent, "void", "void an unused coupon", "Void a coupon: it is refused from now on.",
+                    ["possync-server coupon void PGBR-F0C8-P3C7"])
     vd.add_argument("code", metavar="CODE")
-    lst = _sub(csub, "list", parent, "a customer's coupons", "List a customer's coupons, oldest first.",
-               "  possync-server coupon list --customer CABCDEFGHIJKLMNOP --usable")
+    lst = subcommand(csub, parent, "list", "a customer's coupons", "List a customer's coupons, oldest first.",
+                     ["possync-server coupon list --customer CABCDEFGHIJKLMNOP --usable"])
     lst.add_argument("--customer", metavar="C", required=True)
     lst.add_argument("--usable", action="store_true", help="only those usable now")
     lst.add_argument("--json", action="store_true", help="print JSON")
-    flg = _sub(csub, "flags", parent, "sales booked with a coupon the server refused",
-               "List sales (typically made offline) that named a coupon the server refused: already used, "
-               "expired, unknown or void. The sale is booked; follow the refusal up with the store.",
-               "  possync-server coupon flags\n  possync-server coupon flags --since 2027-01-01 --json")
+    flg = subcommand(csub, parent, "flags", "sales booked with a coupon the server refused",
+                     "List sales (typically made offline) that named a coupon the server refused: already used, "
+                     "expired, unknown or void. The sale is booked; follow the refusal up with the store.",
+                     ["possync-server coupon flags", "possync-server coupon flags --since 2027-01-01 --json"])
     flg.add_argument("--since", metavar="YYYY-MM-DD", help="only those recorded from this day on")
     flg.add_argument("--limit", type=int, default=100, metavar="N", help="at most N, newest first (default 100)")
     flg.add_argument("--json", action="store_true", help="print JSON")
@@ -96,9 +97,9 @@ def argparse_referral(sub, parent):
                        description="Referral rewards: points for both once the newcomer first buys.",
                        epilog=REFERRAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     rsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = _sub(rsub, "add", parent, "record that REFERRER brought in REFEREE",
-               "Record a referral (one referrer per customer, no circles, referee new within 30 days).",
-               "  possync-server referral add CREFERRER00000000 CNEWCOMER00000000")
+    add = subcommand(rsub, parent, "add", "record that REFERRER brought in REFEREE",
+                     "Record a referral (one referrer per customer, no circles, referee new within 30 days).",
+                     ["possync-server referral add CREFERRER00000000 CNEWCOMER00000000"])
     add.add_argument("referrer", metavar="REFERRER")
     add.add_argument("referee", metavar="REFEREE")
     add.add_argument("--referrer-points", type=int, default=500, metavar="N", help="default 500")
@@ -110,11 +111,11 @@ def argparse_gifts(sub, parent):
                        description="Holiday care (春节, 中秋, 双十一, ...): once per customer and year.",
                        epilog=GIFTS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     gsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    hol = _sub(gsub, "holiday", parent, "give the NAME holiday gift to active customers",
-               "Give points (--points) or a coupon (--kind/--value) to every active customer, or those of "
-               "--tier / --customers-file.",
-               "  possync-server gifts holiday 春节 --points 100\n"
-               "  possync-server gifts holiday 双十一 --kind amount_off --value 20.00 --date 2026-11-11")
+    hol = subcommand(gsub, parent, "holiday", "give the NAME holiday gift to active customers",
+                     "Give points (--points) or a coupon (--kind/--value) to every active customer, or those of "
+                     "--tier / --customers-file.",
+                     ["possync-server gifts holiday 春节 --points 100",
+                      "possync-server gifts holiday 双十一 --kind amount_off --value 20.00 --date 2026-11-11"])
     hol.add_argument("name", metavar="NAME")
     hol.add_argument("--points", type=int, metavar="N", help="points to give")
     _gift_terms(hol, required=False)
@@ -157,11 +158,6 @@ def face(kind, value, cur):
         return "%s%% off" % ("%d" % (value // 10) if value % 10 == 0 else "%d.%d" % divmod(value, 10))
     text = "%s %s" % (money(value, cur), cur)
     return text + " off" if kind == "amount_off" else "gift worth " + text
-
-
-def _sub(sub, name, parent, helptext, description, examples):
-    return sub.add_parser(name, parents=[parent], help=helptext, description=description,
-                          epilog="examples:\n" + examples, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def _gift_terms(p, required):

@@ -2,8 +2,9 @@
 
 import argparse
 import json
+from functools import partial
 
-from server.commands import CommandError, app_for, progress
+from server.commands import CommandError, app_for, progress, subcommand
 
 EPILOG = """examples:
   possync-server jobs list
@@ -24,10 +25,8 @@ def argparse_jobs(sub, parent):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     jsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    def add(name, help, description, examples):
-        return jsub.add_parser(name, parents=[parent], help=help, description=description,
-                               epilog="examples:\n" + "".join("  possync-server jobs %s\n" % e for e in examples),
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = partial(subcommand, jsub, parent, prefix="possync-server jobs ")
+
     lst = add("list", "every job with its interval, last run and when it is next due",
               "List the jobs: how often each runs, how its last run ended and when it is due next.",
               ["list", "list --json"])

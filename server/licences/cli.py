@@ -6,7 +6,7 @@ import os
 import sys
 from datetime import datetime, timezone
 
-from server.commands import CommandError, app_for, progress
+from server.commands import CommandError, app_for, progress, subcommand
 
 EPILOG = """examples:
   possync-server licences import server/licences/sample_registry.json
@@ -31,49 +31,45 @@ def argparse_licences(sub, parent):
                                    "against (DESIGN.md §4).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     lsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    imp = lsub.add_parser(
-        "import", parents=[parent], help="validate a registry file and make it the registry in force",
-        description="Validate FILE as a whole and make it the registry in force under a new version number. "
-                    "A file with any problem is refused: every problem is listed with its row and field, "
-                    "nothing is imported and the previous version stays in force.",
-        epilog="examples:\n  possync-server licences import server/licences/sample_registry.json\n"
-               "  possync-server licences import pboc-list.txt --format csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp = subcommand(
+        lsub, parent, "import", "validate a registry file and make it the registry in force",
+        "Validate FILE as a whole and make it the registry in force under a new version number. "
+        "A file with any problem is refused: every problem is listed with its row and field, "
+        "nothing is imported and the previous version stays in force.",
+        ["possync-server licences import server/licences/sample_registry.json",
+         "possync-server licences import pboc-list.txt --format csv"])
     imp.add_argument("file", metavar="FILE", help="registry file (.csv or .json, see server/licences/SCHEMA.md)")
     imp.add_argument("--format", choices=FORMATS, help="file format (default: from the file name's extension)")
     imp.add_argument("--reverify", action="store_true", help="then judge the stored sales again against it")
     imp.add_argument("--show", type=int, default=20, metavar="N", help="with --reverify: list up to N changed "
                                                                       "verdicts (default 20)")
-    rev = lsub.add_parser(
-        "reverify", parents=[parent], help="judge stored sales again against the registry in force",
-        description="Judge every stored sale whose verdict came from an older registry (or none) again, at the "
-                    "sale's own time, against the registry in force, and list the verdicts that changed. It "
-                    "commits as it goes: an interrupted run continues where it stopped when run again "
-                    "(with --all it starts over).",
-        epilog="examples:\n  possync-server licences reverify\n  possync-server licences reverify --all --show 100\n"
-               "  possync-server licences reverify --json > changes.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rev = subcommand(
+        lsub, parent, "reverify", "judge stored sales again against the registry in force",
+        "Judge every stored sale whose verdict came from an older registry (or none) again, at the "
+        "sale's own time, against the registry in force, and list the verdicts that changed. It "
+        "commits as it goes: an interrupted run continues where it stopped when run again "
+        "(with --all it starts over).",
+        ["possync-server licences reverify", "possync-server licences reverify --all --show 100",
+         "possync-server licences reverify --json > changes.json"])
     rev.add_argument("--all", action="store_true", help="judge every stored sale again, also those already judged "
                                                         "against this registry (e.g. after setting a terminal's merchant)")
     rev.add_argument("--show", type=int, default=20, metavar="N", help="list up to N changed verdicts (default 20)")
     rev.add_argument("--json", action="store_true", help="print the outcome and every change as one JSON object")
-    exp = lsub.add_parser(
-        "export", parents=[parent], help="write the registry in force as CSV or JSON",
-        description="Write the registry in force in the import format: the output imports back unchanged.",
-        epilog="examples:\n  possync-server licences export > registry.json\n"
-               "  possync-server licences export --format csv --output registry.csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    exp = subcommand(
+        lsub, parent, "export", "write the registry in force as CSV or JSON",
+        "Write the registry in force in the import format: the output imports back unchanged.",
+        ["possync-server licences export > registry.json",
+         "possync-server licences export --format csv --output registry.csv"])
     exp.add_argument("--format", choices=FORMATS,
                      help="output format (default: from --output's extension, else json)")
     exp.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
-    chk = lsub.add_parser(
-        "check", parents=[parent], help="the verdict for an acquirer, merchant province and time",
-        description="Judge an acquirer against the registry in force, as a sale would be. "
-                    "Exit status 0 for OK, 3 for any other verdict, 1 when the check cannot run.",
-        epilog="examples:\n  possync-server licences check --inst 48991310 --province 广东\n"
-               "  possync-server licences check --lic Z2099244000028 --province 44 --at 2025-06-01\n"
-               "  possync-server licences check --inst 48992440 --settle 48991310 --province 海南省 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    chk = subcommand(
+        lsub, parent, "check", "the verdict for an acquirer, merchant province and time",
+        "Judge an acquirer against the registry in force, as a sale would be. "
+        "Exit status 0 for OK, 3 for any other verdict, 1 when the check cannot run.",
+        ["possync-server licences check --inst 48991310 --province 广东",
+         "possync-server licences check --lic Z2099244000028 --province 44 --at 2025-06-01",
+         "possync-server licences check --inst 48992440 --settle 48991310 --province 海南省 --json"])
     chk.add_argument("--inst", metavar="CODE", help="acquiring institution code (ISO 8583 field 32)")
     chk.add_argument("--lic", metavar="Z...", help="licence number, Z + 13 digits")
     chk.add_argument("--settle", metavar="X", help="institution code or licence number of the settling party "

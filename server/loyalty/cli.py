@@ -3,8 +3,9 @@
 import argparse
 import getpass
 import json
+from functools import partial
 
-from server.commands import CommandError, app_for, progress
+from server.commands import CommandError, app_for, progress, subcommand
 
 EPILOG = """examples:
   possync-server loyalty show CJ3QK7XW2M4PLZB5A
@@ -25,10 +26,8 @@ def argparse_loyalty(sub, parent):
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     lsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    def add(name, help, description, examples):
-        return lsub.add_parser(name, parents=[parent], help=help, description=description,
-                               epilog="examples:\n" + "".join("  possync-server loyalty %s\n" % e for e in examples),
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = partial(subcommand, lsub, parent, prefix="possync-server loyalty ")
+
     exp = add("expire", "book the expiry of points whose lots have lapsed",
               "Book one expiry entry per customer for the points of lapsed lots not used up by redemptions, "
               "reversals or earlier expiries. Safe to run again: a second run books nothing new.",

@@ -7,17 +7,15 @@ noted late_after_release. Both sides decide by a conditional UPDATE of the held 
 points move once whichever commits first.
 """
 
-from collections import defaultdict
 from datetime import timedelta
 
-from peewee import chunked
-
+from server import held
 from server.db import db, utcnow
 from server.loyalty import ledger, programme
 from server.loyalty.models import Card, Customer, PointsEntry, RedeemAuth
 
 AID_MAX = 40
-CHUNK = 200
+CHUNK = held.CHUNK
 LATE = "late_after_release"
 
 
@@ -70,17 +68,7 @@ def settle(pairs):
 
     Call inside the transaction that books the sales.
     """
-    by_dev = defaultdict(set)
-    for dev, aid in pairs:
-        by_dev[dev].add(str(aid))
-    released = set()
-    for dev, aids in sorted(by_dev.items()):
-        for part in chunked(sorted(aids), CHUNK):
-            mine = (RedeemAuth.dev == dev) & RedeemAuth.aid.in_(part)
-            RedeemAuth.update(held=False).where(mine & (RedeemAuth.held == True)).execute()  # noqa: E712 (SQL)
-            query = RedeemAuth.select(RedeemAuth.aid).where(mine & RedeemAuth.released_at.is_null(False))
-            released.update((dev, aid) for (aid,) in query.tuples())
-    return released
+    return held.settle(RedeemAuth, pairs)
 
 
 def release_stale(grace_min, now=None, actor="job:stale", progress=None, chunk=CHUNK):
@@ -90,31 +78,18 @@ def release_stale(grace_min, now=None, actor="job:stale", progress=None, chunk=C
     """
     now = now or utcnow()
     cutoff = now - timedelta(minutes=grace_min)
-    ids = [i for (i,) in RedeemAuth.select(RedeemAuth.id).where(
-        (RedeemAuth.held == True) & (RedeemAuth.created_at <= cutoff)).order_by(RedeemAuth.id).tuples()]  # noqa: E712
-    released, points, done = 0, 0, 0
-    if progress:
-        progress(0, len(ids))
-    for part in chunked(ids, chunk):
-        with db.atomic():
-            for row in RedeemAuth.select().where(RedeemAuth.id.in_(part)).order_by(RedeemAuth.id):
-                back = _release(row, now, grace_min, actor)
-                released += 1 if back else 0
-                points += back
-        done += len(part)
-        if progress:
-            progress(done, len(ids))
-    return {"released": released, "points": points}
+    back = held.release_stale(RedeemAuth, RedeemAuth.created_at, cutoff,
+                              lambda row: _release(row, now, grace_min, actor), progress, chunk)
+    return {"released": len(back), "points": sum(back)}
 
 
 def _release(row, now, grace_min, actor):
-    """Release one held redemption unless its sale came meanwhile; the points given back."""
-    taken = RedeemAuth.update(held=False, released_at=now).where(
-        (RedeemAuth.id == row.id) & (RedeemAuth.held == True)).execute()  # noqa: E712 (SQL, not Python)
+    """Release one held redemption unless its sale came meanwhile; the points given back, or None."""
+    taken = held.take(RedeemAuth, row, now)
     key = "auth:%s:%s" % (row.dev, row.aid)
     burn = PointsEntry.get_or_none(PointsEntry.key == key)
     if not taken or burn is None or burn.delta >= 0:
-        return 0
+        return None
     ledger.post(_holder(burn.customer_id), -burn.delta, "release", key + ":release", now=now, dev=row.dev,
                 note="no sale within %d min of the approval" % grace_min, actor=actor)
     return -burn.delta

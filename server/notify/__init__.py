@@ -5,24 +5,7 @@ import json
 
 from flask import current_app, has_app_context
 
-DEFAULTS = {
-    # "log", "webhook" or "smtp" for every channel, or a JSON object per channel: {"sms": "webhook", "email": "smtp"}.
-    "NOTIFY_SENDER": "log",
-    # The channel reminders and greetings go out on: sms, wechat (to the phone, by the webhook gateway) or email.
-    "NOTIFY_CHANNEL": "sms",
-    "NOTIFY_WEBHOOK_URL": None,
-    "NOTIFY_WEBHOOK_TOKEN": None,
-    "NOTIFY_TIMEOUT_S": 10,
-    "NOTIFY_MAX_ATTEMPTS": 5,
-    # Minutes before the first retry; each further retry waits twice as long.
-    "NOTIFY_BACKOFF_MIN": 5,
-    "SMTP_HOST": None,
-    "SMTP_PORT": 25,
-    "SMTP_STARTTLS": False,
-    "SMTP_USER": None,
-    "SMTP_PASSWORD": "",
-    "SMTP_FROM": None,
-}
+from server import config
 
 
 class NotifyError(Exception):
@@ -30,11 +13,11 @@ class NotifyError(Exception):
 
 
 def setting(name):
-    """The setting ``name`` from the running app's config (None: not set), else its default; JSON text decoded
-    for the JSON-valued NOTIFY_SENDER."""
+    """The setting ``name`` from the running app's config (None: not set), else its default in server.config;
+    JSON text decoded for the JSON-valued NOTIFY_SENDER."""
     value = current_app.config.get(name) if has_app_context() else None
     if value is None:
-        return DEFAULTS[name]
+        return config.DEFAULTS[name]
     if name == "NOTIFY_SENDER" and isinstance(value, str) and value.lstrip().startswith("{"):
         try:
             return json.loads(value)

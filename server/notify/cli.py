@@ -2,8 +2,9 @@
 
 import argparse
 import json
+from functools import partial
 
-from server.commands import CommandError, app_for, progress
+from server.commands import CommandError, app_for, progress, subcommand
 
 EPILOG = """examples:
   possync-server notify list --state failed
@@ -23,10 +24,8 @@ def argparse_notify(sub, parent):
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     nsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    def add(name, help, description, examples):
-        return nsub.add_parser(name, parents=[parent], help=help, description=description,
-                               epilog="examples:\n" + "".join("  possync-server notify %s\n" % e for e in examples),
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = partial(subcommand, nsub, parent, prefix="possync-server notify ")
+
     lst = add("list", "the newest messages with their state and last error",
               "List the newest messages, newest first (no addresses: the queue holds none).",
               ["list", "list --state failed --limit 100 --json", "list --customer CABCDEFGHIJKLMNOP"])

@@ -5,7 +5,7 @@ import getpass
 import json
 import os
 
-from server.commands import CommandError, app_for, progress
+from server.commands import CommandError, app_for, progress, subcommand
 from server.vault.crypto import VaultError
 
 EPILOG = """examples:
@@ -29,40 +29,32 @@ def argparse_vault(sub, parent):
                                    "encrypted, every read audited (DESIGN.md §4).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     vsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    rot = vsub.add_parser(
-        "rotate-key", parents=[parent], help="add a new key version and re-encrypt every field under it",
-        description="Add a new key version to the key file, then re-encrypt every field sealed under an older "
-                    "version. It commits as it goes: after an interruption, --resume finishes the job without "
-                    "adding another key. With POSSYNC_VAULT_KEYS, add the new key there, restart, then --resume.",
-        epilog="examples:\n  possync-server vault rotate-key\n  possync-server vault rotate-key --resume",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rot = subcommand(
+        vsub, parent, "rotate-key", "add a new key version and re-encrypt every field under it",
+        "Add a new key version to the key file, then re-encrypt every field sealed under an older "
+        "version. It commits as it goes: after an interruption, --resume finishes the job without "
+        "adding another key. With POSSYNC_VAULT_KEYS, add the new key there, restart, then --resume.",
+        ["possync-server vault rotate-key", "possync-server vault rotate-key --resume"])
     rot.add_argument("--resume", action="store_true", help="re-encrypt under the current key without adding one")
     rot.add_argument("--chunk", metavar="N", type=int, default=200, help="fields per committed transaction "
                                                                        "(default 200)")
-    vsub.add_parser(
-        "status", parents=[parent], help="key versions and how many fields each one seals",
-        description="Show the key versions in the ring, the current one, and how many fields each seals.",
-        epilog="examples:\n  possync-server vault status", formatter_class=argparse.RawDescriptionHelpFormatter)
-    ret = vsub.add_parser(
-        "retire-key", parents=[parent], help="remove an old key version no field uses any more",
-        description="Remove key version N from the key file. Refused while any field is sealed under it.",
-        epilog="examples:\n  possync-server vault rotate-key && possync-server vault retire-key 1",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    subcommand(vsub, parent, "status", "key versions and how many fields each one seals",
+               "Show the key versions in the ring, the current one, and how many fields each seals.",
+               ["possync-server vault status"])
+    ret = subcommand(vsub, parent, "retire-key", "remove an old key version no field uses any more",
+                     "Remove key version N from the key file. Refused while any field is sealed under it.",
+                     ["possync-server vault rotate-key && possync-server vault retire-key 1"])
     ret.add_argument("version", metavar="N", type=int, help="the key version to remove")
-    aud = vsub.add_parser(
-        "audit", parents=[parent], help="who read, wrote or erased whose personal data, and why",
-        description="List the vault audit, newest first: time (UTC), actor, action, customer, fields, purpose.",
-        epilog="examples:\n  possync-server vault audit\n"
-               "  possync-server vault audit --customer CABCDEFGHIJKLMNOP --limit 500 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    aud = subcommand(vsub, parent, "audit", "who read, wrote or erased whose personal data, and why",
+                     "List the vault audit, newest first: time (UTC), actor, action, customer, fields, purpose.",
+                     ["possync-server vault audit",
+                      "possync-server vault audit --customer CABCDEFGHIJKLMNOP --limit 500 --json"])
     aud.add_argument("--customer", metavar="C", help="only this customer's rows")
     aud.add_argument("--limit", metavar="N", type=int, default=50, help="at most N rows (default 50)")
     aud.add_argument("--json", action="store_true", help="print the rows as one JSON array")
-    show = vsub.add_parser(
-        "show", parents=[parent], help="print a customer's personal data (an audited read)",
-        description="Print every vault field of CUSTOMER. The read is audited with your user name and PURPOSE.",
-        epilog='examples:\n  possync-server vault show CABCDEFGHIJKLMNOP --purpose "warranty claim 77"',
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    show = subcommand(vsub, parent, "show", "print a customer's personal data (an audited read)",
+                      "Print every vault field of CUSTOMER. The read is audited with your user name and PURPOSE.",
+                      ['possync-server vault show CABCDEFGHIJKLMNOP --purpose "warranty claim 77"'])
     show.add_argument("customer", metavar="CUSTOMER", help="the customer id (C + 16 characters)")
     show.add_argument("--purpose", metavar="TEXT", required=True, help="why you read it (goes into the audit)")
     show.add_argument("--json", action="store_true", help="print the fields as one JSON object")

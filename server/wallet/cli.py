@@ -7,7 +7,7 @@ import sys
 import uuid
 from datetime import datetime
 
-from server.commands import CommandError, app_for
+from server.commands import CommandError, app_for, subcommand
 from protocol.money import text as money
 from server.wallet import WalletError
 from server.wallet.models import FLAGS, FREEZE_REASONS, UNFREEZE_REASONS
@@ -37,9 +37,7 @@ def argparse_wallet(sub, parent):
     wsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def add(name, help, examples, description=None):
-        return wsub.add_parser(name, parents=[parent], help=help, description=description or help,
-                               epilog="examples:\n  " + "\n  ".join(examples),
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+        return subcommand(wsub, parent, name, help, description or help, examples)
 
     op = add("open", "open a stored-value account for a member card",
              ["possync-server wallet open TOK --customer CABCDEFGHIJKLMNOP --pin",

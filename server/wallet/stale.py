@@ -13,15 +13,14 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 
-from peewee import chunked
-
-from server.db import db, utcnow
+from server import held
+from server.db import utcnow
 from server.wallet import settings
 from server.wallet.auth import key_of
 from server.wallet.models import AuthAttempt, WalletEntry
 from server.wallet.service import book, current
 
-CHUNK = 200
+CHUNK = held.CHUNK
 log = logging.getLogger(__name__)
 
 
@@ -40,17 +39,7 @@ def settle(pairs):
 
     Call inside the transaction that books the records.
     """
-    by_dev = defaultdict(set)
-    for dev, aid in pairs:
-        by_dev[dev].add(str(aid))
-    released = set()
-    for dev, aids in sorted(by_dev.items()):
-        for part in chunked(sorted(aids), CHUNK):
-            mine = (AuthAttempt.dev == dev) & AuthAttempt.aid.in_(part)
-            AuthAttempt.update(held=False).where(mine & (AuthAttempt.held == True)).execute()  # noqa: E712 (SQL)
-            query = AuthAttempt.select(AuthAttempt.aid).where(mine & AuthAttempt.released_at.is_null(False))
-            released.update((dev, aid) for (aid,) in query.tuples())
-    return released
+    return held.settle(AuthAttempt, pairs)
 
 
 def release(now=None, grace_min=None, actor="job:stale", progress=None, chunk=CHUNK):
@@ -62,30 +51,19 @@ def release(now=None, grace_min=None, actor="job:stale", progress=None, chunk=CH
     now = now or utcnow()
     minutes = settings.grace_minutes(grace_min)
     cutoff = now - timedelta(minutes=minutes)
-    ids = [i for (i,) in AuthAttempt.select(AuthAttempt.id).where(
-        (AuthAttempt.held == True) & (AuthAttempt.at <= cutoff)).order_by(AuthAttempt.id).tuples()]  # noqa: E712
-    released, amounts, done = 0, defaultdict(int), 0
-    if progress:
-        progress(0, len(ids))
-    for part in chunked(ids, chunk):
-        with db.atomic():
-            for attempt in AuthAttempt.select().where(AuthAttempt.id.in_(part)).order_by(AuthAttempt.id):
-                moved = _release(attempt, now, minutes, actor)
-                if moved:
-                    released += 1
-                    amounts[moved[1]] += moved[0]
-        done += len(part)
-        if progress:
-            progress(done, len(ids))
-    if released:
-        log.warning("stored value: %d online approval(s) released, no record within %d min", released, minutes)
-    return {"released": released, "amounts": dict(amounts)}
+    moved = held.release_stale(AuthAttempt, AuthAttempt.at, cutoff,
+                               lambda attempt: _release(attempt, now, minutes, actor), progress, chunk)
+    amounts = defaultdict(int)
+    for amount, cur in moved:
+        amounts[cur] += amount
+    if moved:
+        log.warning("stored value: %d online approval(s) released, no record within %d min", len(moved), minutes)
+    return {"released": len(moved), "amounts": dict(amounts)}
 
 
 def _release(attempt, now, minutes, actor):
     """Release one held approval unless its record came meanwhile; (amount, cur) given back, or None."""
-    taken = AuthAttempt.update(held=False, released_at=now).where(
-        (AuthAttempt.id == attempt.id) & (AuthAttempt.held == True)).execute()  # noqa: E712 (SQL, not Python)
+    taken = held.take(AuthAttempt, attempt, now)
     key = key_of(attempt.dev, attempt.aid)
     spent = WalletEntry.get_or_none((WalletEntry.key == key) & (WalletEntry.kind == "spend"))
     if not taken or spent is None:
@@ -95,4 +73,3 @@ def _release(attempt, now, minutes, actor):
          merchant=attempt.merchant, orig=key, flag="released", actor=actor,
          note="no record within %d min of the approval" % minutes)
     return -spent.delta, account.cur
-

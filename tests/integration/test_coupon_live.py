@@ -12,13 +12,6 @@ pytestmark = pytest.mark.integration
 CARD = b";6228480000000015=28121010000000000000?\r\n"
 
 
-def swipe(agent, pos):
-    """Swipe the card and wait for its own status at the POS."""
-    before = max([e["id"] for e in pos.events if e.get("for") == "sid"] or [0])
-    agent.swipe(CARD, answered=None)
-    return pos.wait_event(lambda e: e.get("for") == "sid" and e["id"] > before)
-
-
 def used_by(server, code):
     return server.query("SELECT used_dev, used_seq FROM coupon WHERE code = ?", code.replace("-", ""))[0]
 
@@ -27,7 +20,7 @@ def test_check_use_flag_and_give_back(system):
     server = system.server
     t1 = system.agent("T1", auth_timeout_ms=8000)  # a loaded CI machine must not turn checks OFFLINE
     pos = t1.pos()
-    swipe(t1, pos)
+    t1.swipe_status(CARD, pos)
     assert pos.request(op="sale", ref="R0", amount=10_00)["stored"]  # the card's customer is enrolled
     (customer,) = wait_for(lambda: server.query("SELECT customer FROM card"), what="the card's customer")[0]
     voucher = server.cli("coupon", "issue", "--kind", "amount_off", "--value", "10.00", "--min-spend", "50.00",
@@ -41,7 +34,7 @@ def test_check_use_flag_and_give_back(system):
         "min_spend": 50_00, "expires": "2099-01-31T16:00:00Z"}, valid
     assert b"10.00 off" in t1.read_display(b"10.00 off")
     assert pos.request(op="coupon", code=theirs)["outcome"] == "CARD_NEEDED"  # no card swiped yet
-    swipe(t1, pos)
+    t1.swipe_status(CARD, pos)
     assert pos.request(op="coupon", code=theirs)["outcome"] == "VALID"
     typo = voucher[:-1] + ("0" if voucher[-1] != "0" else "1")
     assert pos.request(op="coupon", code=typo)["outcome"] == "UNKNOWN"

@@ -8,6 +8,8 @@ import pytest
 from protocol import envelope, frame, topics
 from protocol.errors import ProtocolError
 
+from envelope_bodies import detail, w
+
 TOK = "ab" * 32
 SALE = {"v": 1, "dev": "T1", "kind": "sale", "seq": 1, "ts": 1, "ref": "R", "amount": 100, "cur": "CNY"}
 LINE = {"sku": "SKU-1", "cat": "food", "amt": 100, "qty": 1}
@@ -18,23 +20,6 @@ AUTH = {"v": 1, "dev": "T1", "kind": "auth", "aid": 9, "ts": 1, "op": "svspend",
 AUTHR = {"v": 1, "dev": "T1", "kind": "authr", "aid": 9, "ok": True, "code": "APPROVED", "bal": 900, "cur": "CNY"}
 STATUS = {"v": 1, "dev": "T1", "kind": "status", "for": "sid", "id": 1, "cust": "C1", "pts": 5, "sv": 100,
           "svcur": "CNY", "cpn": 2, "low": True}
-
-
-def w(base, **changes):
-    out = dict(base)
-    for k, v in changes.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = v
-    return out
-
-
-def detail(body):
-    with pytest.raises(ProtocolError) as e:
-        envelope.validate(json.loads(json.dumps(body)), "T1")
-    assert e.value.reason == "bad_field"
-    return e.value.detail
 
 
 @pytest.mark.parametrize("body", [

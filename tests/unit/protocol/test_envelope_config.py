@@ -7,27 +7,12 @@ import pytest
 from protocol import envelope, frame, topics
 from protocol.errors import ProtocolError
 
+from envelope_bodies import detail, w
+
 TOK = "ab" * 32
 CONFIG = {"v": 1, "dev": "T1", "kind": "config", "cfg": 7, "ts": 1700000000, "card": 20000, "term": 100000,
           "all": True, "frozen": [TOK, "0" * 64]}
 STATUS = {"v": 1, "dev": "T1", "kind": "status", "for": "sid", "id": 1, "cust": "C1", "pts": 5}
-
-
-def w(base, **changes):
-    out = dict(base)
-    for k, v in changes.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = v
-    return out
-
-
-def detail(body):
-    with pytest.raises(ProtocolError) as e:
-        envelope.validate(json.loads(json.dumps(body)), "T1")
-    assert e.value.reason == "bad_field"
-    return e.value.detail
 
 
 def test_config_travels_retained_on_down_config():

@@ -5,6 +5,8 @@ import pytest
 from protocol import envelope
 from protocol.errors import ProtocolError
 
+from envelope_bodies import w
+
 TOK = "ab" * 32
 CHECK = {"v": 1, "dev": "T1", "kind": "auth", "aid": 9, "ts": 1, "op": "coupon", "coupon": "PGBRF0C8P3C7",
          "nonce": "00" * 8}
@@ -12,16 +14,6 @@ SPEND = {"v": 1, "dev": "T1", "kind": "auth", "aid": 9, "ts": 1, "op": "svspend"
          "bin": "622848", "last4": "1234", "amount": 100, "cur": "CNY", "nonce": "00" * 8}
 VALID = {"v": 1, "dev": "T1", "kind": "authr", "aid": 9, "ok": True, "code": "APPROVED", "bal": 0, "cur": "CNY",
          "ckind": "amount_off", "value": 1000, "min": 0, "exp": 1798732800}
-
-
-def w(base, **changes):
-    out = dict(base)
-    for k, v in changes.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = v
-    return out
 
 
 @pytest.mark.parametrize("body", [

@@ -1,5 +1,6 @@
 """Server test fixtures: a fresh SQLite file per test, bound through create_app."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 
 from protocol import envelope, frame, topics
 from server import create_app, keys
+from server.commands import config_parent
 from server.fleet import devices
 
 
@@ -41,6 +43,24 @@ def cli(tmp_path):
         return subprocess.run([exe] + list(args) + ["--config", str(config)], capture_output=True, text=True,
                               cwd=str(tmp_path), env=dict(env, **(env_extra or {})), timeout=60)
     return run
+
+
+@pytest.fixture
+def command(tmp_path):
+    """command(name, build, do) -> run(*args): parses and runs one `possync-server NAME ARGS` in-process (``build``
+    its argparse_* builder, ``do`` its do_*) with a config file on the app fixture's files; run returns the exit code."""
+    cfg = tmp_path / "server.json"
+    cfg.write_text(json.dumps({"DATABASE_URL": "sqlite:///" + str(tmp_path / "possync.db"),
+                               "SECRET_KEY_FILE": str(tmp_path / "master.key"),
+                               "INSTANCE_PATH": str(tmp_path / "instance")}))
+
+    def make(name, build, do):
+        def run(*args):
+            p = argparse.ArgumentParser()
+            build(p.add_subparsers(dest="command"), config_parent())
+            return do(p.parse_args([name] + list(args) + ["--config", str(cfg)]))
+        return run
+    return make
 
 
 @pytest.fixture

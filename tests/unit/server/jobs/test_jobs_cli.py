@@ -1,28 +1,18 @@
 """`possync-server jobs ...` run in-process on the database of the app fixture."""
 
-import argparse
 import json
 
 import pytest
 
-from server.commands import CommandError, config_parent
+from server.commands import CommandError
 from server.jobs.cli import argparse_jobs, do_jobs
 from server.jobs.models import JobLease
 
 
 @pytest.fixture
-def run(tmp_path, app):
+def run(app, command):
     """run(*args) parses and runs one jobs command on the app fixture's files; returns its exit code."""
-    cfg = tmp_path / "server.json"
-    cfg.write_text(json.dumps({"DATABASE_URL": "sqlite:///" + str(tmp_path / "possync.db"),
-                               "SECRET_KEY_FILE": str(tmp_path / "master.key"),
-                               "INSTANCE_PATH": str(tmp_path / "instance")}))
-
-    def run(*args):
-        p = argparse.ArgumentParser()
-        argparse_jobs(p.add_subparsers(dest="command"), config_parent())
-        return do_jobs(p.parse_args(["jobs"] + list(args) + ["--config", str(cfg)]))
-    return run
+    return command("jobs", argparse_jobs, do_jobs)
 
 
 def test_list_due_run_and_runs(run, capsys):

@@ -1,28 +1,18 @@
 """`possync-server loyalty ...` run in-process against a config file in tmp_path."""
 
-import argparse
 import json
 
 import pytest
 
 from server import create_app
-from server.commands import CommandError, config_parent
+from server.commands import CommandError
 from server.loyalty.cli import argparse_loyalty, do_loyalty
 
 
 @pytest.fixture
-def run(tmp_path):
+def run(command):
     """run(*args) parses and runs one loyalty command; returns its exit code."""
-    cfg = tmp_path / "server.json"
-    cfg.write_text(json.dumps({"DATABASE_URL": "sqlite:///" + str(tmp_path / "p.db"),
-                               "SECRET_KEY_FILE": str(tmp_path / "master.key"),
-                               "INSTANCE_PATH": str(tmp_path / "instance")}))
-
-    def run(*args):
-        p = argparse.ArgumentParser()
-        argparse_loyalty(p.add_subparsers(dest="command"), config_parent())
-        return do_loyalty(p.parse_args(["loyalty"] + list(args) + ["--config", str(cfg)]))
-    return run
+    return command("loyalty", argparse_loyalty, do_loyalty)
 
 
 @pytest.fixture
@@ -31,7 +21,7 @@ def member(tmp_path, run):
     from server.loyalty import service
 
     run("programme")  # creates the database
-    app = create_app({"DATABASE_URL": "sqlite:///" + str(tmp_path / "p.db"),
+    app = create_app({"DATABASE_URL": "sqlite:///" + str(tmp_path / "possync.db"),
                       "SECRET_KEY_FILE": str(tmp_path / "master.key"), "INSTANCE_PATH": str(tmp_path / "instance")})
     with app.app_context():
         return service.apply_tx({"dev": "T1", "seq": 1, "kind": "sale", "ref": "R1", "amount": 150000, "cur": "CNY",

@@ -1,11 +1,10 @@
 """`possync-server notify ...` run in-process on the database of the app fixture."""
 
-import argparse
 import json
 
 import pytest
 
-from server.commands import CommandError, config_parent
+from server.commands import CommandError
 from server.customers import consent, identity
 from server.jobs.models import JobLease
 from server.notify import queue
@@ -16,18 +15,9 @@ PARAMS = {"account": "W1", "balance": 1234, "cur": "CNY"}
 
 
 @pytest.fixture
-def run(tmp_path, app):
+def run(app, command):
     """run(*args) parses and runs one notify command on the app fixture's files; returns its exit code."""
-    cfg = tmp_path / "server.json"
-    cfg.write_text(json.dumps({"DATABASE_URL": "sqlite:///" + str(tmp_path / "possync.db"),
-                               "SECRET_KEY_FILE": str(tmp_path / "master.key"),
-                               "INSTANCE_PATH": str(tmp_path / "instance")}))
-
-    def run(*args):
-        p = argparse.ArgumentParser()
-        argparse_notify(p.add_subparsers(dest="command"), config_parent())
-        return do_notify(p.parse_args(["notify"] + list(args) + ["--config", str(cfg)]))
-    return run
+    return command("notify", argparse_notify, do_notify)
 
 
 def test_list_send_and_retry(run, capsys, app):
