@@ -3,7 +3,7 @@
 Times the tag code reasons about are unix seconds and local day numbers (``day`` =
 (ts + the deployment's UTC offset) // 86400, see server.tags.settings), kept as integers so the
 hot path and the set-based batch do plain arithmetic. CustomerStats and CustomerTag are rebuilt
-by each full recompute into ``tagnext_*`` tables and copied over in one transaction (server.tags.recompute).
+by each full recompute into ``tagnext_*`` tables and renamed over the live ones in one transaction (server.tags.recompute).
 """
 
 from peewee import (AutoField, BigIntegerField, BooleanField, CharField, DateTimeField, FloatField, IntegerField,

@@ -1,17 +1,18 @@
 """The full recompute: every customer's stats from the sales, scores and tags, swapped in at once.
 
-Steps, each resumable from TagRun: ``aggregate`` (set-based SQL over the Record table by
-customer-id chunks into the staging table tagnext_stats; erased and merged-away customers
-dropped, a merge survivor rebuilt from its group's sales), ``score`` (numpy over all rows:
-quintile cuts, lifecycle thresholds, models; written back in chunks), ``tags`` (flag and rule
-tags into tagnext_tags, rules as SQL; then, for customers whose vault consent allows it, their
-vault segments and rules on vault features, see server.tags.segments), ``swap`` (one
-transaction: replay the sales that came after the run began, write the history, replace the
-live tables). Until the swap commits every
-customer keeps the previous run's tags, and ``status`` says that a run is unfinished.
-The SQL is SQLite's dialect (printf, group_concat, integer division), like the bench.
+Steps, each resumable from TagRun: ``aggregate`` (one sequential scan of the Record table
+grouped by customer, server.tags.aggregate; erased and merged-away customers dropped, a merge
+survivor rebuilt from its group's sales), ``score`` (numpy over all customers: quintile cuts,
+lifecycle thresholds, models; the finished rows written to the staging table tagnext_stats in
+chunks), ``tags`` (flag and rule tags into tagnext_tags, rules as SQL; then, for customers
+whose vault consent allows it, their vault segments and rules on vault features, see
+server.tags.segments), ``swap`` (one transaction: replay the sales that came after the run
+began, write the history, drop the live tables and rename the staging ones in). Until the swap
+commits every customer keeps the previous run's tags, and ``status`` says that a run is unfinished.
+The SQL is SQLite's dialect (printf, group_concat, integer division, RENAME), like the bench.
 """
 
+import gc
 import json
 from types import SimpleNamespace
 
@@ -19,10 +20,9 @@ import numpy as np
 from peewee import chunked
 
 from server.db import db, utcnow
-from server.fleet.models import Device
 from server.ingest.models import Record
 from server.loyalty.models import Customer
-from server.tags import builtin, context, features, realtime, refit, segments, window
+from server.tags import aggregate, builtin, context, features, realtime, refit, segments
 from server.tags import settings as tag_settings
 from server.tags.models import CustomerStats, CustomerTag, RiskFlag, TagCount, TagEvent, TagRun
 
@@ -30,8 +30,6 @@ CHUNK = 20000
 LIVE, NEXT = CustomerStats._meta.table_name, "tagnext_stats"
 LIVE_TAGS, NEXT_TAGS = CustomerTag._meta.table_name, "tagnext_tags"
 REC = Record._meta.table_name
-LOADED = ("customer", "merchant", "days", "first_day", "last_day", "spend", "orders", "rfm_orders", "rfm_spend",
-          "orders_90d", "spend_90d", "orders_prev_90d", "spend_prev_90d")
 
 
 class NextStats(CustomerStats):
@@ -59,10 +57,14 @@ def run(progress=None, resume=False, now=None):
     tr = unfinished or _start(int(now or tag_settings.now_ts()))
     update = progress or (lambda done, total: None)
     p = json.loads(tr.params)
-    if tr.step == "aggregate":
-        _aggregate(tr, p, update)
-    if tr.step == "score":
-        _score(tr, p, update)
+    if tr.step in ("aggregate", "score"):
+        collect = gc.isenabled()
+        gc.disable()  # millions of row tuples, no cycles among them: the collector would only walk them again
+        try:
+            _stats(tr, p, update)
+        finally:
+            if collect:
+                gc.enable()
     if tr.step == "tags":
         _tags(tr, p)
     return _swap(tr, p)
@@ -93,137 +95,88 @@ def _save(tr, **fields):
     TagRun.update(**fields).where(TagRun.id == tr.id).execute()
 
 
-def _aggregate(tr, p, update):
-    today, off, settings = p["today"], p["offset"], p["settings"]
-    day = "((r.\"ts\" + %d) / 86400)" % off
-    cutoff = (today - window.keep_days(settings["rfm_window_days"]) + 1) * 86400 - off
-    sums = window.sql_sums('r."ts"', 'r."amount"', today, off, settings["rfm_window_days"], "1")
-    zero = ("refunds", "refunded", "burst_n", "repeat_n", "flags")
-    cols = ("customer", "merchant", "first_ts", "last_ts", "first_day", "last_day", "days", "orders", "spend",
-            "max_sale", "amount_sq", "recent", "orders_90d", "spend_90d", "orders_prev_90d", "spend_prev_90d",
-            "orders_365d", "spend_365d", "rfm_orders", "rfm_spend", "asof_day", "run", "updated_ts") + zero
-    fixed = [str(int(today)), str(tr.id), str(tr.now_ts)] + ["0"] * len(zero)
-    # Sales only (no CASE on the kind in every aggregate); refunds and voids are few and added after.
-    select = [
-        'r."customer"',
-        # the device of the latest sale for now, its merchant right after (an aggregate cannot sit in a subquery)
-        "substr(MAX(printf('%012d', r.\"ts\") || r.\"dev\"), 13)",
-        'MIN(r."ts")', 'MAX(r."ts")', "MIN(%s)" % day, "MAX(%s)" % day, "COUNT(DISTINCT %s)" % day, "COUNT(*)",
-        'SUM(r."amount")', 'MAX(r."amount")', 'SUM(r."amount" * 1.0 * r."amount")',
-        "COALESCE(group_concat(CASE WHEN r.\"ts\" >= %d THEN %s || ':' || r.\"amount\" END), '')" % (cutoff, day),
-    ] + sums + fixed
-    where = 'WHERE r."customer" > %s AND r."id" <= %d{AND} AND r."kind" IN (%%s) GROUP BY r."customer"' % (
-        db.param, tr.high_id)
-    sql = 'INSERT INTO "%s" (%s) SELECT %s FROM "%s" r %s' % (NEXT, ", ".join('"%s"' % c for c in cols),
-                                                              ", ".join(select), REC, where % "'sale', 'svspend'")
-    empty = {"days": "0", "orders": "0", "spend": "0", "max_sale": "0", "amount_sq": "0", "recent": "''"}
-    empty.update((c, "0") for c in cols[12:20])
-    rcols = ["customer", "refunds", "refunded"] + list(empty) + ["asof_day", "run", "updated_ts", "burst_n",
-                                                                  "repeat_n", "flags"]
-    # one pass over the whole table at the end: a sequential scan, not an index walk per chunk
-    refunds = ('INSERT INTO "%s" (%s) SELECT r."customer", COUNT(*), SUM(r."amount"), %s FROM "%s" r NOT INDEXED '
-               'WHERE r."id" <= %d AND r."customer" IS NOT NULL AND r."kind" IN (\'refund\', \'void\', \'svrefund\') '
-               'GROUP BY r."customer" ON CONFLICT ("customer") DO UPDATE SET "refunds" = excluded."refunds", '
-               '"refunded" = excluded."refunded"'
-               % (NEXT, ", ".join('"%s"' % c for c in rcols), ", ".join(list(empty.values()) + fixed[:3] + ["0"] * 3),
-                  REC, tr.high_id))
-    total = 2 * tr.total
-    while True:
-        bound = db.execute_sql('SELECT "customer" FROM "%s" WHERE "customer" > %s ORDER BY "customer" LIMIT 1 OFFSET %d'
-                               % (REC, db.param, CHUNK - 1), [tr.cursor]).fetchone()
-        with db.atomic():
-            upto = "" if bound is None else ' AND r."customer" <= %s' % db.param
-            args = [tr.cursor] + ([] if bound is None else [bound[0]])
-            n = db.execute_sql(sql.replace("{AND}", upto), args).rowcount
-            if bound is None:
-                db.execute_sql(refunds)
-            db.execute_sql('UPDATE "%s" SET "merchant" = (SELECT d."merchant" FROM "%s" d '
-                           'WHERE d."id" = "%s"."merchant") WHERE "customer" > %s%s'
-                           % (NEXT, Device._meta.table_name, NEXT, db.param, upto.replace("r.", "")), args)
-            if bound is None:
-                _regroup(tr, p)
-                _save(tr, step="score", cursor="", done=tr.done + n)
-            else:
-                _save(tr, cursor=bound[0], done=tr.done + n)
-        update(tr.done, total)
-        if bound is None:
-            return
+def _stats(tr, p, update):
+    """Steps aggregate and score: the scan and the scores in memory, then the rows written in chunks.
 
-
-def _regroup(tr, p):
-    """Erased and merged-away customers get no stats; a merge survivor's come from its whole group's sales.
-
-    One scan of the customers for those not active (few), then a bounded rebuild per survivor.
+    Nothing is written before the scores are known, so an interrupted ``aggregate`` starts over
+    (one scan); an interrupted ``score`` scans again and writes on after ``cursor`` with the cut
+    points it saved (the sales it reads end at ``high_id``: the same rows come out).
     """
-    other = db.execute_sql('SELECT "id", "state", "merged_into" FROM "%s" WHERE "state" != \'active\''
-                           % Customer._meta.table_name).fetchall()
-    if not other:
-        return
-    into = {c: m for c, state, m in other if state == "merged" and m}
-    groups = {}
-    for c in into:
-        root = c
-        for _ in range(1000):
-            if root not in into:
-                break
-            root = into[root]
-        groups.setdefault(root, [root]).append(c)
-    for part in chunked([c for c, *_ in other], realtime.CHUNK):
-        db.execute_sql('DELETE FROM "%s" WHERE "customer" IN (%s)' % (NEXT, ", ".join([db.param] * len(part))), part)
-    inactive = {c for c, *_ in other}
-    ctx = SimpleNamespace(settings=p["settings"], offset=p["offset"])
-    merchants = tag_settings.merchants_of_devices()
-    for root, members in sorted(groups.items()):
-        if root in inactive:
-            continue
-        row = realtime.rebuild(root, members, ctx, merchants, tr.now_ts, tr.high_id)
-        if row["orders"] or row["refunds"]:
-            row.update(window.counts(window.parse(row["recent"]), p["today"], p["settings"]["rfm_window_days"]),
-                       asof_day=p["today"])
-            realtime.write(NEXT, [row], tr.now_ts, tr.id)
-
-
-def _load():
-    rows = db.execute_sql('SELECT %s FROM "%s" ORDER BY "customer"' % (", ".join('"%s"' % c for c in LOADED), NEXT)
-                          ).fetchall()
-    cols = {name: np.array(vals, dtype=object if name in ("customer", "merchant") else float)
-            for name, vals in zip(LOADED, zip(*rows) if rows else [()] * len(LOADED))}
-    return cols
-
-
-def _score(tr, p, update):
     settings, today = p["settings"], p["today"]
-    cols = _load()
-    n = cols["customer"].size
-    pred = refit.predict(refit.in_force(), cols["days"], cols["first_day"], cols["last_day"], cols["spend"],
-                         cols["orders"], today, settings)
-    cols.update(today=today, p_alive=pred[0], exp_90d=pred[1], exp_spend=pred[2], clv=pred[3])
-    thresholds = builtin.lifecycle_thresholds(cols["merchant"], cols["first_day"], cols["last_day"], cols["days"])
-    p["thresholds"] = thresholds
-    p["cuts"] = builtin.cut_points(cols, settings)
-    if p["cuts"]["metric"] == "spend":
-        cols["clv"] = np.full(n, np.nan)
-    out = builtin.score(cols, p["cuts"], builtin.with_overrides(thresholds, settings, p["per"]), settings)
-    out.update(p_alive=pred[0], exp_90d=pred[1], exp_spend=pred[2], clv=pred[3])
-    names = realtime.SCORES
-    sql = 'UPDATE "%s" SET %s WHERE "customer" = %s' % (NEXT, ", ".join('"%s" = %s' % (c, db.param) for c in names),
-                                                          db.param)
+    total = 2 * tr.total
+
+    def scanned(groups):
+        if tr.step == "aggregate" and groups > tr.done:
+            _save(tr, done=min(groups, tr.total))
+            update(tr.done, total)
+
+    cols = aggregate.scan(tr.high_id, today, p["offset"], settings["rfm_window_days"], CHUNK, scanned)
+    cols = aggregate.regroup(cols, today, settings, p["offset"], tr.now_ts, tr.high_id)
+    names, rows = _scored(cols, tr, p)
+    if tr.step == "aggregate":
+        _save(tr, step="score", cursor="", done=tr.total, params=json.dumps(p))
     start = int(np.searchsorted(cols["customer"], tr.cursor, side="right")) if tr.cursor else 0
+    n = cols["customer"].size
+    fixed = {"asof_day": int(today), "burst_ts": "NULL", "burst_n": 0, "repeat_amount": "NULL", "repeat_n": 0,
+             "run": tr.id, "updated_ts": tr.now_ts}   # the same for every row: SQL literals, not parameters
+    sql = 'INSERT INTO "%s" (%s, %s) VALUES (%s, %s) ON CONFLICT ("customer") DO NOTHING' % (
+        NEXT, ", ".join('"%s"' % c for c in names), ", ".join('"%s"' % c for c in fixed),
+        ", ".join([db.param] * len(names)), ", ".join(str(v) for v in fixed.values()))
+    # a merge under way writes its survivor straight into the staging table (server.tags.people): kept
     for lo in range(start, n, CHUNK):
         hi = min(n, lo + CHUNK)
-        rows = [tuple(_plain(out[c][i], c) for c in names) + (cols["customer"][i],) for i in range(lo, hi)]
         with db.atomic():
-            db.cursor().executemany(sql, rows)
-            _save(tr, cursor=cols["customer"][hi - 1], done=tr.total + hi, params=json.dumps(p))
-        update(tr.done, 2 * tr.total)
-    _save(tr, step="tags", cursor="", params=json.dumps(p))
+            db.cursor().executemany(sql, rows[lo:hi])
+            _save(tr, cursor=rows[hi - 1][0], done=tr.total + hi, params=json.dumps(p))
+        update(tr.done, total)
+    with db.atomic():
+        # customers erased or merged away while the rows were written (the scan saw them active)
+        db.execute_sql('DELETE FROM "%s" WHERE "customer" IN (SELECT "id" FROM "%s" WHERE "state" != \'active\')'
+                       % (NEXT, Customer._meta.table_name))
+        _save(tr, step="tags", cursor="", params=json.dumps(p))
 
 
-def _plain(v, name):
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return None
-    v = v.item() if hasattr(v, "item") else v
-    return (v or None) if name in ("rfm_r", "rfm_f", "rfm_m") else v
+def _scored(cols, tr, p):
+    """``(names, rows)``: the staging columns and rows (tuples) of ``cols`` scored; sets the cut points in ``p``.
+
+    The columns the same for every row (run, as-of day, risk patterns) are left to the caller.
+
+    A resumed run keeps the cut points and thresholds it saved before writing.
+    """
+    settings, today = p["settings"], p["today"]
+    n = cols["customer"].size
+    buyer = cols["orders"] > 0
+    num = {name: cols[name].astype(float) for name in ("days", "orders", "spend", "rfm_orders", "rfm_spend",
+                                                       "orders_90d", "spend_90d", "orders_prev_90d", "spend_prev_90d")}
+    for name in ("first_day", "last_day"):
+        num[name] = np.where(buyer, cols[name], np.nan)
+    pred = refit.predict(refit.in_force(), num["days"], num["first_day"], num["last_day"], num["spend"],
+                         num["orders"], today, settings)
+    num.update(today=today, merchant=cols["merchant"], p_alive=pred[0], exp_90d=pred[1], exp_spend=pred[2],
+               clv=pred[3])
+    if "cuts" not in p:
+        p["thresholds"] = builtin.lifecycle_thresholds(cols["merchant"], num["first_day"], num["last_day"],
+                                                       num["days"])
+        p["cuts"] = builtin.cut_points(num, settings)
+    if p["cuts"]["metric"] == "spend":
+        num["clv"] = np.full(n, np.nan)
+    out = builtin.score(num, p["cuts"], builtin.with_overrides(p["thresholds"], settings, p["per"]), settings)
+    out.update(p_alive=pred[0], exp_90d=pred[1], exp_spend=pred[2], clv=pred[3])
+    names = [c for c in realtime.COLUMNS if c in cols or c in out]
+    values = []
+    for name in names:
+        v = out[name] if name in out else cols[name]
+        if name in aggregate.MISSING:
+            none = ~buyer
+        elif name in ("rfm_r", "rfm_f", "rfm_m"):
+            none = v == 0
+        else:
+            none = np.isnan(v) if v.dtype.kind == "f" and name in out else None
+        if none is not None and none.any():
+            v = v.astype(object)
+            v[none] = None
+        values.append(v.tolist())
+    return names, list(zip(*values))
 
 
 def _ctx(p, tr):
@@ -314,9 +267,13 @@ def preview(rule, now_ts=None):
 
 
 def _swap(tr, p):
+    """One transaction: replay the late sales, write the history, then the staging tables become the live ones.
+
+    The live tables are dropped and the staging ones renamed over them (no copy of a million
+    rows while ingest waits on the write lock); the tag table's indexes are rebuilt under the
+    live names, so ``create_tables`` finds them in place.
+    """
     ctx = _ctx(p, tr)
-    names = [f.column_name for f in CustomerStats._meta.sorted_fields]
-    cols = ", ".join('"%s"' % c for c in names)
     with db.atomic():
         late = db.execute_sql('SELECT "customer", "dev", "seq", "kind", "ts", "amount", "cur" FROM "%s" '
                               'WHERE "id" > %s AND "customer" IS NOT NULL ORDER BY "id"' % (REC, db.param),
@@ -325,19 +282,28 @@ def _swap(tr, p):
             stats = realtime.read(NEXT, sorted({r[0] for r in late}))
             realtime.add_records(stats, late, tag_settings.merchants_of_devices(), ctx, tr.now_ts, check=False)
             realtime.retag(stats, ctx, realtime.utc(tr.now_ts), table=NEXT, tag_table=NEXT_TAGS, events=False)
+        # risk patterns go on from the live rows (only rows a sale ever set have any)
         db.execute_sql('UPDATE "%s" SET "burst_ts" = o."burst_ts", "burst_n" = o."burst_n", "repeat_amount" = '
-                       'o."repeat_amount", "repeat_n" = o."repeat_n" FROM "%s" o WHERE o."customer" = "%s"."customer"'
-                       % (NEXT, LIVE, NEXT))
+                       'o."repeat_amount", "repeat_n" = o."repeat_n" FROM "%s" o WHERE o."customer" = "%s"."customer" '
+                       'AND (o."burst_ts" IS NOT NULL OR o."repeat_amount" IS NOT NULL OR o."burst_n" != 0 '
+                       'OR o."repeat_n" != 0)' % (NEXT, LIVE, NEXT))
         events = _events(tr)
-        db.execute_sql('DELETE FROM "%s"' % LIVE)
-        db.execute_sql('INSERT INTO "%s" (%s) SELECT %s FROM "%s"' % (LIVE, cols, cols, NEXT))
-        db.execute_sql('DELETE FROM "%s"' % LIVE_TAGS)
-        db.execute_sql('INSERT INTO "%s" ("customer", "tag", "since") SELECT "customer", "tag", "since" FROM "%s"'
-                       % (LIVE_TAGS, NEXT_TAGS))
+        # the rows of erased customers were zeroed when they were deleted: no need to zero every dropped page
+        secure = db.execute_sql("PRAGMA secure_delete").fetchone()[0]
+        db.execute_sql("PRAGMA secure_delete = 0")
+        try:
+            db.execute_sql('DROP TABLE "%s"' % LIVE)
+            db.execute_sql('DROP TABLE "%s"' % LIVE_TAGS)
+        finally:
+            db.execute_sql("PRAGMA secure_delete = %d" % secure)
+        db.execute_sql('ALTER TABLE "%s" RENAME TO "%s"' % (NEXT, LIVE))
+        for index in db.get_indexes(NEXT_TAGS):
+            db.execute_sql('DROP INDEX "%s"' % index.name)
+        db.execute_sql('ALTER TABLE "%s" RENAME TO "%s"' % (NEXT_TAGS, LIVE_TAGS))
+        CustomerTag._schema.create_indexes(safe=False)
         counts = _counts(tr)
         _save(tr, state="done", step="done", finished_at=utcnow(), done=2 * tr.total)
         tag_settings.bump()
-    db.drop_tables([NextStats, NextTag], safe=True)
     return {"run": tr.id, "customers": CustomerStats.select().count(), "replayed": len(late), "events": events,
             "tags": counts}
 
@@ -370,14 +336,19 @@ def _events(tr):
 def _counts(tr):
     """Segment sizes after the run, kept as TagCount rows; ``{code: customers}``."""
     out = dict(db.execute_sql('SELECT "tag", COUNT(*) FROM "%s" GROUP BY "tag"' % LIVE_TAGS).fetchall())
-    for col, prefix in (("lifecycle", "lc_"), ("value_layer", "value_"), ("customer_class", "cls_"),
-                        ("rfm_segment", "rfm_")):
-        for value, n in db.execute_sql('SELECT "%s", COUNT(*) FROM "%s" WHERE "%s" IS NOT NULL GROUP BY "%s"'
-                                       % (col, LIVE, col, col)):
-            out[prefix + value] = out.get(prefix + value, 0) + n
-    potential = db.execute_sql('SELECT COUNT(*) FROM "%s" c WHERE c."state" = \'active\' AND NOT EXISTS (SELECT 1 '
-                               'FROM "%s" s WHERE s."customer" = c."id")' % (Customer._meta.table_name, LIVE)
-                               ).fetchone()[0]
+    rows = 0
+    for *values, n in db.execute_sql('SELECT "lifecycle", "value_layer", "customer_class", "rfm_segment", COUNT(*) '
+                                     'FROM "%s" GROUP BY 1, 2, 3, 4' % LIVE):
+        rows += n
+        for value, prefix in zip(values, ("lc_", "value_", "cls_", "rfm_")):
+            if value is not None:
+                out[prefix + value] = out.get(prefix + value, 0) + n
+    # active customers without stats: one pass over the customers, a lookup only for the few not active
+    active, inactive_rows = db.execute_sql(
+        'SELECT COALESCE(SUM(c."state" = \'active\'), 0), COALESCE(SUM(CASE WHEN c."state" = \'active\' THEN 0 '
+        'ELSE EXISTS (SELECT 1 FROM "%s" s WHERE s."customer" = c."id") END), 0) FROM "%s" c'
+        % (LIVE, Customer._meta.table_name)).fetchone()
+    potential = active - (rows - inactive_rows)
     if potential:
         out["lc_potential"] = out["cls_potential"] = potential
     if out:

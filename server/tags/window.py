@@ -40,17 +40,3 @@ def counts(items, today, rfm_window):
         out[orders], out[spend] = len(picked), sum(picked)
     return out
 
-
-def sql_sums(ts, amount, today, offset, rfm_window, is_sale):
-    """SQL aggregate expressions (in WINDOWS order, then rfm) matching ``counts`` over rows with ``ts``.
-
-    day > today - n  <=>  ts >= (today - n + 1) * 86400 - offset, so no per-row division is needed.
-    """
-    out = []
-    for orders, spend, start, end in WINDOWS + (("rfm_orders", "rfm_spend", 0, int(rfm_window)),):
-        cond = "%s AND %s >= %d" % (is_sale, ts, (today - end + 1) * 86400 - offset)
-        if start:
-            cond += " AND %s < %d" % (ts, (today - start + 1) * 86400 - offset)
-        out.append("SUM(CASE WHEN %s THEN 1 ELSE 0 END)" % cond)
-        out.append("SUM(CASE WHEN %s THEN %s ELSE 0 END)" % (cond, amount))
-    return out
