@@ -11,19 +11,26 @@ from types import SimpleNamespace
 from server.db import db
 from server.tags import builtin, features, refit, rules
 from server.tags import settings as tag_settings
-from server.tags.models import TagDef, TagRun
+from server.tags.models import TagDef, TagRun, TagState
 
 _CACHE = {}
 SEGMENT = "v_"   # server.tags.segments.PREFIX
+SHOWN_CACHE = 4096
 
 
 def load():
-    """The tagging context for the database ``db`` is bound to now."""
-    key = (getattr(db.obj, "database", None), tag_settings.version())
+    """The tagging context for the database ``db`` is bound to now: one indexed read when nothing changed."""
+    key = (getattr(db.obj, "database", None), _version())
     ctx = _CACHE.get("ctx")
     if ctx is None or ctx.key != key:
         ctx = _CACHE["ctx"] = _build(key)
     return ctx
+
+
+def _version():
+    """tag_settings.version() by hand: peewee's query building costs more than this one-row read."""
+    row = db.execute_sql('SELECT "version" FROM "%s" WHERE "id" = 1' % TagState._meta.table_name).fetchone()
+    return row[0] if row else 0
 
 
 def _build(key):
@@ -47,7 +54,8 @@ def _build(key):
                 hidden.add(d.code)      # a segment on personal data: not for the till's screen
     return SimpleNamespace(key=key, settings=settings, per=per, params=params, thresholds=thresholds,
                            models=refit.in_force(), priority=priority, names=names, hidden=hidden,
-                           rules=rule_defs, offset=tag_settings.utc_offset(), run=run.id if run else None)
+                           rules=rule_defs, offset=tag_settings.utc_offset(), run=run.id if run else None,
+                           shown={})
 
 
 def rules_valid(ctx, when):
@@ -64,3 +72,14 @@ def ordered(ctx, codes, limit=None, shown_only=False):
     out = sorted((c for c in set(codes) if not (shown_only and (c in ctx.hidden or c.startswith(SEGMENT)))),
                  key=lambda c: (ctx.priority.get(c, 1000), c))
     return out[:limit] if limit else out
+
+
+def shown(ctx, codes, limit):
+    """``ordered(ctx, codes, limit, shown_only=True)``, remembered per context: customers share few tag sets."""
+    key = (frozenset(codes), limit)
+    out = ctx.shown.get(key)
+    if out is None:
+        if len(ctx.shown) >= SHOWN_CACHE:
+            ctx.shown.clear()
+        out = ctx.shown[key] = ordered(ctx, key[0], limit, shown_only=True)
+    return list(out)

@@ -6,7 +6,9 @@ the codes a status reply carries. The same functions replay late sales into a re
 staging table (server.tags.recompute).
 """
 
+import math
 from datetime import datetime, timezone
+from operator import itemgetter
 
 import numpy as np
 from peewee import chunked
@@ -28,6 +30,15 @@ COLUMNS = [f.column_name for f in CustomerStats._meta.sorted_fields]
 SCORES = ("rfm_r", "rfm_f", "rfm_m", "rfm_segment", "lifecycle", "value_layer", "customer_class", "flags",
           "churn_risk", "p_alive", "exp_90d", "exp_spend", "clv")
 ONE_OF = ("lifecycle", "value_layer", "customer_class", "rfm_segment")
+DEVICES = Device._meta.table_name
+EVENTS = TagEvent._meta.table_name
+VAULT = frozenset(features.VAULT)
+CUSTOMER_FEATURES = frozenset(features.CUSTOMER)
+_ROW = itemgetter(*COLUMNS)
+# What ``score`` and ``write`` fill in afresh: a re-tag need not read it.
+DERIVED = frozenset([n for orders, spend, lo, hi in window.WINDOWS for n in (orders, spend)]
+                    + ["rfm_orders", "rfm_spend", "asof_day", "updated_ts"] + [n for n in SCORES if n not in ONE_OF])
+KEPT = [c for c in COLUMNS if c not in DERIVED]
 
 
 def on_sales(rows, now):
@@ -42,8 +53,8 @@ def on_sales(rows, now):
     ctx = context.load()
     now_ts = _ts(now)
     devs = sorted({dev for c, dev, *rest in recs})
-    merchants = dict(Device.select(Device.id, Device.merchant).where(Device.id.in_(devs)).tuples())
-    stats = read(STATS, sorted({r[0] for r in recs}))
+    merchants = _merchants(devs)
+    stats = read(STATS, sorted({r[0] for r in recs}), KEPT)
     flags = add_records(stats, recs, merchants, ctx, now_ts, check=True)
     if flags:
         RiskFlag.insert_many(flags).execute()
@@ -51,11 +62,25 @@ def on_sales(rows, now):
     return retag(stats, ctx, now, risky=risky)
 
 
-def read(table, customers):
-    """``{customer: row dict}`` of ``table`` (CustomerStats' columns) for ``customers``."""
+def _merchants(devs):
+    """``{device: merchant}`` of ``devs``, by hand: peewee's query building costs more than the query."""
     out = {}
+    for part in chunked(devs, CHUNK):
+        sql = 'SELECT "id", "merchant" FROM "%s" WHERE "id" IN (%s)' % (DEVICES, ", ".join([db.param] * len(part)))
+        out.update(db.execute_sql(sql, part).fetchall())
+    return out
+
+
+def read(table, customers, columns=None):
+    """``{customer: row dict}`` of ``table`` (CustomerStats' columns, or only ``columns``) for ``customers``.
+
+    A customer without a row gets a whole empty one. ``columns`` (``KEPT`` before a re-tag) must
+    start with "customer"; reading fewer columns is most of what a real-time read costs.
+    """
+    out = {}
+    what = ", ".join('"%s"' % c for c in columns) if columns else "*"
     for part in chunked(customers, CHUNK):
-        sql = 'SELECT * FROM "%s" WHERE "customer" IN (%s)' % (table, ", ".join([db.param] * len(part)))
+        sql = 'SELECT %s FROM "%s" WHERE "customer" IN (%s)' % (what, table, ", ".join([db.param] * len(part)))
         cur = db.execute_sql(sql, part)
         names = [d[0] for d in cur.description]
         out.update((row[0], dict(zip(names, row))) for row in cur.fetchall())
@@ -98,9 +123,12 @@ def add_records(stats, recs, merchants, ctx, now_ts, check):
             flags += [dict(customer=cust, dev=dev, seq=seq, ts=ts, amount=amount, cur=cur, reason=reason,
                            detail=detail) for reason, detail in risk.check(st, ts, amount, ctx.settings)]
         day = _day(ts, ctx)
-        items = window.parse(st["recent"])
-        if not (day == st["last_day"] or day == st["first_day"] or any(d == day for d, a in items)):
+        first, last = st["first_day"], st["last_day"]
+        # Only a day between the first and the last purchase day needs the window text searched.
+        if first is None or day > last or day < first or (
+                day != last and day != first and not any(d == day for d, a in window.parse(st["recent"]))):
             st["days"] += 1
+        st["recent"] = _append(st["recent"], first, day, amount, today, keep)
         st["first_ts"] = ts if st["first_ts"] is None else min(st["first_ts"], ts)
         st["first_day"] = day if st["first_day"] is None else min(st["first_day"], day)
         if st["last_ts"] is None or ts >= st["last_ts"]:
@@ -111,8 +139,19 @@ def add_records(stats, recs, merchants, ctx, now_ts, check):
         st["spend"] += amount
         st["max_sale"] = max(st["max_sale"], amount)
         st["amount_sq"] += float(amount) * amount
-        st["recent"] = window.dump(items + [(day, amount)], today, keep)
     return flags
+
+
+def _append(text, first_day, day, amount, today, keep):
+    """``window.dump`` of the items of ``text`` plus ``(day, amount)``: ``text`` is only extended while none of
+    its items can have fallen out (every one is on or after ``first_day``), so a frequent buyer costs no re-parse."""
+    cut = today - keep
+    if first_day is None or first_day > cut:
+        if day <= cut:
+            return text
+        item = "%d:%d" % (day, amount)
+        return text + "," + item if text else item
+    return window.dump(window.parse(text) + [(day, amount)], today, keep)
 
 
 def retag(stats, ctx, now, risky=(), table=STATS, tag_table=TAGS, events=True):
@@ -125,31 +164,36 @@ def retag(stats, ctx, now, risky=(), table=STATS, tag_table=TAGS, events=True):
     score(rows, ctx, today)
     valid = context.rules_valid(ctx, now)
     # Vault data is not read on the hot path: rules on vault features keep what the last recompute decided.
-    on_vault = {code for code, rule in valid if rule.features & set(features.VAULT)}
-    extra = customer_fields(customers) if any(r.features & set(features.CUSTOMER) for c, r in valid) else {}
-    new, out = {}, {}
+    on_vault = {code for code, rule in valid if rule.features & VAULT}
+    judged = [(code, rule) for code, rule in valid if code not in on_vault]
+    extra = customer_fields(customers) if any(r.features & CUSTOMER_FEATURES for c, r in judged) else {}
+    new, out, one_of = {}, {}, {}
+    empty = set()
     for row in rows:
         c = row["customer"]
-        kept = {t for t in have.get(c, ()) if t == "high_risk" or t in on_vault or segments.is_vault_tag(t)}
-        codes = kept | ({"high_risk"} if c in risky else set()) | set(builtin.codes_of(None, None, None, None,
-                                                                                        row["flags"]))
-        values = features.values(row, today, extra.get(c))
-        for code, rule in valid:
-            if code not in on_vault and rule.evaluate(values, codes | set(one_of_codes(row))):
-                codes.add(code)
+        one = one_of[c] = set(one_of_codes(row))
+        kept = {t for t in have.get(c, empty) if t == "high_risk" or t in on_vault or segments.is_vault_tag(t)}
+        codes = kept | ({"high_risk"} if c in risky else empty)
+        if row["flags"]:
+            codes.update(builtin.codes_of(None, None, None, None, row["flags"]))
+        if judged:
+            values = features.values(row, today, extra.get(c))
+            for code, rule in judged:
+                if rule.evaluate(values, codes | one):
+                    codes.add(code)
         new[c] = codes
-        out[c] = context.ordered(ctx, codes | set(one_of_codes(row)), MAX_TAGS, shown_only=True)
+        out[c] = context.shown(ctx, codes | one, MAX_TAGS)
     write(table, rows, now_ts, ctx.run)
     _write_tags(tag_table, new, have, now_ts)
     if events:
         ev = []
         for c in customers:
-            now_codes = new[c] | set(one_of_codes(stats[c]))
+            now_codes = new[c] | one_of[c]
             if now_codes != old[c]:
                 ev.append((c, now_ts, None, ",".join(sorted(now_codes - old[c])), ",".join(sorted(old[c] - now_codes))))
-        if ev:
-            TagEvent.insert_many(ev, fields=[TagEvent.customer, TagEvent.at, TagEvent.run, TagEvent.gained,
-                                             TagEvent.lost]).execute()
+        if ev:  # by hand: peewee renders a many-row insert slower than SQLite runs it
+            db.cursor().executemany('INSERT INTO "%s" ("customer", "at", "run", "gained", "lost") VALUES (%s)'
+                                    % (EVENTS, ", ".join([db.param] * 5)), ev)
     return out
 
 
@@ -165,9 +209,11 @@ def score(rows, ctx, today):
     if not rows:
         return
     rfm = ctx.settings["rfm_window_days"]
-    wins = [window.counts(window.parse(r["recent"]), today, rfm) for r in rows]
-    for r, w in zip(rows, wins):
-        r.update(w, asof_day=today)
+    for name, counts in _windows([r["recent"] for r in rows], today, rfm).items():
+        for r, v in zip(rows, counts):
+            r[name] = v
+    for r in rows:
+        r["asof_day"] = today
         r.pop("new", None)
     arr = lambda name, dtype=float: np.array([r[name] if r[name] is not None else np.nan for r in rows],  # noqa
                                              dtype=dtype)
@@ -184,13 +230,40 @@ def score(rows, ctx, today):
         cols["clv"] = np.full(len(rows), np.nan)
     out = builtin.score(cols, ctx.params, ctx.thresholds, ctx.settings)
     out.update(p_alive=pred[0], exp_90d=pred[1], exp_spend=pred[2], clv=pred[3])
-    for i, r in enumerate(rows):
-        for name in SCORES:
-            v = out[name][i]
-            r[name] = None if v is None or (isinstance(v, float) and np.isnan(v)) else (
-                v.item() if hasattr(v, "item") else v)
-        for name in ("rfm_r", "rfm_f", "rfm_m"):
-            r[name] = r[name] or None
+    for name in SCORES:
+        # tolist() gives Python ints, floats and strs at once; NaN and (RFM) 0 are stored as NULL.
+        if name in ("rfm_r", "rfm_f", "rfm_m"):
+            vals = [v or None for v in out[name].tolist()]
+        else:
+            vals = [None if isinstance(v, float) and math.isnan(v) else v for v in np.asarray(out[name]).tolist()]
+        for r, v in zip(rows, vals):
+            r[name] = v
+
+
+def _windows(texts, today, rfm_window):
+    """``window.counts`` of many ``recent`` texts at once: ``{name: [int per text]}``.
+
+    One numpy parse of all texts instead of a Python one per item: a frequent buyer's text is long.
+    """
+    texts = [t or "" for t in texts]
+    sizes = [t.count(",") + 1 if t else 0 for t in texts]
+    joined = ",".join(t for t in texts if t).replace(":", ",")
+    flat = np.fromstring(joined, dtype=np.int64, sep=",") if joined else np.zeros(0, dtype=np.int64)
+    if flat.size != 2 * sum(sizes):  # not the text dump writes: the slow, exact way
+        per = [window.counts(window.parse(t), today, rfm_window) for t in texts]
+        return {name: [w[name] for w in per] for name in per[0]} if per else {}
+    days, amounts = flat[0::2], flat[1::2]
+    owner = np.repeat(np.arange(len(texts)), sizes)
+    out = {}
+    for orders, spend, start, end in window.WINDOWS + (("rfm_orders", "rfm_spend", 0, int(rfm_window)),):
+        pick = days > today - end
+        if start:
+            pick &= days <= today - start
+        out[orders] = np.bincount(owner[pick], minlength=len(texts)).tolist()
+        total = np.zeros(len(texts), dtype=np.int64)
+        np.add.at(total, owner[pick], amounts[pick])  # integer sums, exact (bincount's weights are floats)
+        out[spend] = total.tolist()
+    return out
 
 
 def write(table, rows, now_ts, run):
@@ -203,7 +276,7 @@ def write(table, rows, now_ts, run):
     sets = ", ".join('"%s" = excluded."%s"' % (c, c) for c in COLUMNS if c != "customer")
     sql = 'INSERT INTO "%s" (%s) VALUES (%s) ON CONFLICT ("customer") DO UPDATE SET %s' % (
         table, cols, ", ".join([db.param] * len(COLUMNS)), sets)
-    db.cursor().executemany(sql, [tuple(r[c] for c in COLUMNS) for r in rows])
+    db.cursor().executemany(sql, [_ROW(r) for r in rows])
 
 
 def held(table, customers):
@@ -243,12 +316,12 @@ def tags_for(customers):
     if not customers:
         return {}
     ctx = context.load()
-    stats, have = read(STATS, customers), held(TAGS, customers)
+    stats, have = read(STATS, customers, ("customer",) + ONE_OF), held(TAGS, customers)
     out = {}
     for c in customers:
         row = stats[c]
         codes = have.get(c, set()) | set(one_of_codes(row) if not row.get("new") else ["lc_potential", "cls_potential"])
-        out[c] = context.ordered(ctx, codes, MAX_TAGS, shown_only=True)
+        out[c] = context.shown(ctx, codes, MAX_TAGS)
     return out
 
 

@@ -88,3 +88,45 @@ def test_tags_for_is_short_valid_and_ordered(tagdb, rec):
     assert codes["C1"][:2] == ["lc_new", "cls_new"] and codes["C1"][2] == "rule_00"
     assert all(re.fullmatch(r"[a-z0-9_]{1,24}", c) for c in codes["C1"])
     assert codes["C2"] == ["lc_potential", "cls_potential"]
+
+
+def test_retag_reads_only_what_it_keeps_and_rescores_the_rest(tagdb, rec):
+    from server.tags import context
+
+    assert set(realtime.KEPT) | realtime.DERIVED == set(realtime.COLUMNS) and realtime.KEPT[0] == "customer"
+    realtime.on_sales([rec("C1", 1, T0, 1000), rec("C1", 2, T0 + 2 * DAY, 3000)], NOW)
+    assert stats("C1").orders_90d == 2
+    later = NOW + timedelta(days=120)
+    realtime.on_sales([rec("C1", 3, T0 + 3 * DAY, 500, kind="refund")], later)
+    stored = realtime.read(realtime.STATS, ["C1"])["C1"]
+    assert (stored["orders_90d"], stored["orders_prev_90d"], stored["refunded"]) == (0, 2, 500)
+    # the row as written equals the whole stored row scored afresh
+    again = dict(stored)
+    realtime.score([again], context.load(), stored["asof_day"])
+    assert again == stored
+
+
+def test_windows_of_many_texts_agree_with_window_counts():
+    import random
+
+    from server.tags import window
+
+    rnd = random.Random(7)
+    today = 20300
+    texts = ["", None, "20300:5", "20299:-3,20300:1"]
+    for _ in range(40):
+        items = [(today - rnd.randrange(-3, 500), rnd.randrange(-5000, 10 ** 9)) for _ in range(rnd.randrange(0, 30))]
+        texts.append(",".join("%d:%d" % item for item in items))
+    got = realtime._windows(texts, today, 200)
+    for i, text in enumerate(texts):
+        assert {name: got[name][i] for name in got} == window.counts(window.parse(text), today, 200)
+
+
+def test_appending_to_the_window_text_is_what_dump_gives():
+    from server.tags import window
+
+    today, keep = 20300, 365
+    for text, first in [("", None), ("20200:5,20100:7", 20100), ("19900:5,20290:7", 19900), ("20290:7", 19800)]:
+        for day in (today, today - 1, 20100, today - keep, today + 2):
+            want = window.dump(window.parse(text) + [(day, 9)], today, keep)
+            assert window.parse(realtime._append(text, first, day, 9, today, keep)) == window.parse(want)
