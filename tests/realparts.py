@@ -26,6 +26,18 @@ class Mosquitto(broker.Mosquitto):
         super().__init__(workdir, SERVER_PASSWORD, persistence)
 
 
+def file_bytes(paths):
+    """The bytes of every file in ``paths`` that exists, one after another (to scan them for what must not be there)."""
+    out = b""
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                out += f.read()
+        except FileNotFoundError:
+            pass
+    return out
+
+
 def wait_for(predicate, timeout=30.0, what="condition"):
     """Poll ``predicate`` until it returns a true value and return that; fail naming ``what``."""
     deadline = time.monotonic() + timeout

@@ -5,6 +5,7 @@ import json
 import pytest
 from custkit import ACTOR, ledgers_balance, points_total, sell, shop
 from peewee import fn
+from realparts import file_bytes
 
 from server.customers import cases, consent, identity, rights
 from server.customers.identity import CustomerError
@@ -94,17 +95,6 @@ def files(app, tmp_path):
     return [str(tmp_path / "possync.db"), str(tmp_path / "possync.db") + "-wal", vault, vault + "-wal"]
 
 
-def raw(paths):
-    out = b""
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                out += f.read()
-        except FileNotFoundError:
-            pass
-    return out
-
-
 def leaks(data, toks):
     """Every PII string (UTF-8 and GB18030) and card token found in ``data``."""
     found = [s for s in SECRETS if s.encode("utf-8") in data or s.encode("gb18030") in data]
@@ -117,17 +107,17 @@ def test_erase_leaves_no_pii_in_either_database_and_every_total_balances(app, ad
     points, balances = points_total(), wallet_totals()
     c_points = Customer.get_by_id(c).points
     paths = files(app, tmp_path)
-    assert set(leaks(raw(paths), toks)) >= set(toks)  # the scan finds tokens while they are there
+    assert set(leaks(file_bytes(paths), toks)) >= set(toks)  # the scan finds tokens while they are there
 
     out = rights.erase(d, "cli:dpo", "erasure request 43")
 
     assert out["erased"] is True and out["customer"] == c and set(out["members"]) == {c, d}
     assert out["checkpointed"] is True and out["wallet_balance"] == {"CNY": balances[0]}
-    assert leaks(raw(paths), toks) == []  # open: the WALs were truncated
+    assert leaks(file_bytes(paths), toks) == []  # open: the WALs were truncated
     db.close()
     vault_db.close()
-    assert leaks(raw(paths), toks) == []
-    assert bystander.encode() in raw(paths)
+    assert leaks(file_bytes(paths), toks) == []
+    assert bystander.encode() in file_bytes(paths)
 
     assert Customer.get_by_id(c).state == "erased" and Customer.get_by_id(c).points == c_points
     assert points_total() == points and ledgers_balance()

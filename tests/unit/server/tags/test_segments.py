@@ -1,16 +1,14 @@
 """Vault features and segments: read for consenting customers only, stored as keyed codes, never in clear."""
 
-import argparse
 import json
 
 import pytest
+from realparts import file_bytes
 
-from server.commands import config_parent
 from server.customers import consent, identity
 from server.db import bulk_insert, db, utcnow
 from server.ingest.apply import RECORD_FIELDS
 from server.ingest.models import Record
-from server.tags import cli as tags_cli
 from server.tags import context, realtime, recompute, segments
 from server.tags import settings as tag_settings
 from server.tags.models import CustomerStats, CustomerTag, TagDef, TagEvent
@@ -106,29 +104,18 @@ def _files(app):
     return [main, main + "-wal", main + "-shm"]
 
 
-def _raw(paths):
-    out = b""
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                out += f.read()
-        except FileNotFoundError:
-            pass
-    return out
-
-
 def test_no_vault_value_reaches_the_main_database_files(app, people):
     TagDef.create(code="hz", name_zh="杭州", name_en="hz", expr='region == "浙江省杭州市" or age_band == "45-54"')
     tag_settings.bump()
     recompute.run(now=NOW)
     key = segments.segment_key()
     secrets = [v for data in (PII, OTHER) for k, v in data.items() if k != "gender"] + ["female"]
-    data = _raw(_files(app))
+    data = file_bytes(_files(app))
     assert segments.code(key, "region", PII["region"]).encode() in data      # the scan sees what is there
     db.close()
     vault_db.close()
     # the admin's own rule text names a region: the only place a value may be, and no customer's value
-    data = _raw(_files(app)).replace(TagDef.get_by_id("hz").expr.encode("utf-8"), b"")
+    data = file_bytes(_files(app)).replace(TagDef.get_by_id("hz").expr.encode("utf-8"), b"")
     found = [s for s in secrets if s.encode("utf-8") in data or s.encode("gb18030") in data]
     assert found == [] and people["yes"].encode() in data
     assert "hz" not in realtime.tags_for([people["yes"]])[people["yes"]]     # a vault rule is not sent to tills
@@ -155,24 +142,6 @@ def test_consent_withdrawn_drops_the_segments_at_the_next_run(people):
     recompute.run(now=NOW + 60)
     assert not [t for t in held(people["yes"]) if segments.is_vault_tag(t)]
     assert CustomerStats.get_by_id(people["yes"]).orders == 3
-
-
-@pytest.fixture
-def run(tmp_path, app, capsys):
-    config = tmp_path / "server.json"
-    config.write_text(json.dumps({"DATABASE_URL": app.config["DATABASE_URL"],
-                                  "SECRET_KEY_FILE": app.config["SECRET_KEY_FILE"],
-                                  "VAULT_DATABASE_URL": app.config["VAULT_DATABASE_URL"],
-                                  "VAULT_KEY_FILE": app.config["VAULT_KEY_FILE"],
-                                  "INSTANCE_PATH": str(tmp_path / "instance")}))
-    p = argparse.ArgumentParser()
-    sub = p.add_subparsers(dest="command")
-    tags_cli.argparse_tags(sub, config_parent())
-
-    def go(*args):
-        code = tags_cli.do_tags(p.parse_args(["tags"] + list(args) + ["--config", str(config)]))
-        return code, capsys.readouterr().out
-    return go
 
 
 def test_cli_names_segments_only_with_a_purpose(run, people):

@@ -1,37 +1,18 @@
 """`possync-server tags ...` run in-process through its argparse builder (server/cli.py registers it)."""
 
-import argparse
 import json
 import time
 
 import pytest
 
-from server.commands import CommandError, config_parent
+from server.commands import CommandError
 from server.db import bulk_insert, db, utcnow
 from server.ingest.apply import RECORD_FIELDS
 from server.ingest.models import Record
 from server.loyalty.models import Customer
-from server.tags import cli as tags_cli
 from server.tags.models import RiskFlag, TagDef
 
 NOW = int(time.time()) - 3600
-
-
-@pytest.fixture
-def run(tmp_path, app, capsys):
-    """run(*args) -> (exit code, stdout); the same SQLite file as the ``app`` fixture."""
-    config = tmp_path / "server.json"
-    config.write_text(json.dumps({"DATABASE_URL": app.config["DATABASE_URL"],
-                                  "SECRET_KEY_FILE": app.config["SECRET_KEY_FILE"],
-                                  "INSTANCE_PATH": str(tmp_path / "instance")}))
-    p = argparse.ArgumentParser()
-    sub = p.add_subparsers(dest="command")
-    tags_cli.argparse_tags(sub, config_parent())
-
-    def go(*args):
-        code = tags_cli.do_tags(p.parse_args(["tags"] + list(args) + ["--config", str(config)]))
-        return code, capsys.readouterr().out
-    return go
 
 
 @pytest.fixture
