@@ -4,28 +4,36 @@ One ``GROUP BY customer`` over the Record table read in storage order (``NOT IND
 the customer index reads the rows in random order, several times slower), sales and reversals
 told apart by a second group key instead of a CASE in every aggregate; the sliding windows are
 then counted in numpy from the recent-sales text that pass builds (cheaper than eight CASE sums
-per sale). Erased and merged-away customers are then dropped and a merge survivor rebuilt
-from its group's sales (server.tags.realtime.rebuild). The SQL is SQLite's dialect.
+per sale). From PARALLEL_FROM records on, worker processes scan ranges of customers side by
+side (server.tags.scanpart). Erased and merged-away customers are then dropped and a merge
+survivor rebuilt from its group's sales (server.tags.realtime.rebuild). The SQL is SQLite's dialect.
 """
 
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
 from types import SimpleNamespace
 
 import numpy as np
+from peewee import SqliteDatabase
 
 from server.db import db
 from server.ingest.models import Record
 from server.loyalty.models import Customer
-from server.tags import realtime, window
+from server.tags import realtime, scanpart, window
 from server.tags import settings as tag_settings
 
 REC = Record._meta.table_name
 SUMS = tuple(name for w in window.WINDOWS for name in w[:2]) + ("rfm_orders", "rfm_spend")
-INTS = ("first_ts", "last_ts", "days", "orders", "spend", "max_sale")
-NAMES = ("customer", "reversal", "dev") + INTS + ("amount_sq", "recent")
 MISSING = ("first_ts", "last_ts", "first_day", "last_day")  # None, not 0, for a customer with no sale
+PARALLEL_FROM = 300_000  # records; below that a worker's start costs more than it saves
 
 
-def _sql(high_id, today, offset, rfm_window):
+def _sql(high_id, today, offset, rfm_window, lo=None, hi=None):
+    """``(sql, params)`` of the scan of customers ``lo <= customer < hi`` (None: no bound)."""
     day = '(("ts" + %d) / 86400)' % offset
     latest = "MAX(printf('%012d', \"ts\") || \"dev\")"
     cutoff = (today - window.keep_days(rfm_window) + 1) * 86400 - offset
@@ -36,9 +44,12 @@ def _sql(high_id, today, offset, rfm_window):
         "substr(%s, 13)" % latest, 'MIN("ts")', "CAST(substr(%s, 1, 12) AS INTEGER)" % latest,
         "COUNT(DISTINCT %s)" % day, "COUNT(*)", 'SUM("amount")', 'MAX("amount")', 'SUM("amount" * 1.0 * "amount")',
         "COALESCE(group_concat(CASE WHEN \"ts\" >= %d THEN %s || ':' || \"amount\" END), '')" % (cutoff, day)]
-    return ('SELECT %s FROM "%s" NOT INDEXED WHERE "id" <= %d AND "customer" IS NOT NULL AND %s '
+    bounds = [(op, v) for op, v in ((">=", lo), ("<", hi)) if v is not None]
+    where = "".join(' AND "customer" %s ?' % op for op, v in bounds)
+    return ('SELECT %s FROM "%s" NOT INDEXED WHERE "id" <= %d AND "customer" IS NOT NULL AND %s%s '
             'GROUP BY 1, 2 ORDER BY 1, 2' % (", ".join(select), REC, int(high_id),
-                                             _one_of(realtime.SALES + realtime.REVERSALS)))
+                                             _one_of(realtime.SALES + realtime.REVERSALS), where),
+            [v for op, v in bounds])
 
 
 def _one_of(kinds):
@@ -46,75 +57,103 @@ def _one_of(kinds):
     return '(CASE "kind" %s ELSE 0 END)' % " ".join("WHEN '%s' THEN 1" % k for k in kinds)
 
 
-def windows(recent, today, rfm_window):
-    """``{name: int64 array}`` of the SUMS windows of each ``recent`` text, as window.counts counts them."""
-    n = recent.size
-    sizes = np.array([text.count(",") + 1 if text else 0 for text in recent.tolist()], dtype=np.int64)
-    items = ",".join(text for text in recent.tolist() if text).replace(":", ",")
-    flat = np.fromstring(items, dtype=np.int64, sep=",") if items else np.zeros(0, np.int64)  # C, not str.split
-    if flat.size != 2 * sizes.sum():
-        raise ValueError("recent sales text that does not parse")
-    flat = flat.reshape(-1, 2)
-    who = np.repeat(np.arange(n), sizes)
-    day, amount = flat[:, 0], flat[:, 1].astype(float)
-    out = {}
-    for orders, spend, start, end in window.WINDOWS + (("rfm_orders", "rfm_spend", 0, int(rfm_window)),):
-        pick = day > today - end
-        if start:
-            pick &= day <= today - start
-        out[orders] = np.bincount(who[pick], minlength=n).astype(np.int64)
-        out[spend] = np.rint(np.bincount(who[pick], weights=amount[pick], minlength=n)).astype(np.int64)
-    return out
-
-
-def scan(high_id, today, offset, rfm_window, chunk=20000, progress=None):
+def scan(high_id, today, offset, rfm_window, chunk=20000, progress=None, parts=((None, None),)):
     """``{column: array}`` per customer with a sale or reversal up to record ``high_id``, sorted by customer.
 
     Columns: customer, merchant (object), the CustomerStats aggregates (int64; MISSING ones are
     0 where orders == 0, meaning missing), amount_sq (float), recent (object), the windows of
-    SUMS, refunds, refunded. ``progress(groups read)`` after each ``chunk`` groups.
+    SUMS, refunds, refunded. ``progress(groups read)`` after each ``chunk`` groups. ``parts``
+    (see ranges): more than one range, each is scanned by a worker process side by side.
     """
-    rows = _fetch(_sql(high_id, today, offset, rfm_window), chunk, progress)
-    raw = dict(zip(NAMES, zip(*rows) if rows else [()] * len(NAMES)))
-    del rows
-    cols = {"customer": np.array(raw["customer"], dtype=object), "recent": np.array(raw["recent"], dtype=object)}
-    for name in INTS:
-        cols[name] = np.array(raw[name], dtype=np.int64)
-    cols["first_day"], cols["last_day"] = (cols["first_ts"] + offset) // 86400, (cols["last_ts"] + offset) // 86400
-    cols["amount_sq"] = np.array(raw["amount_sq"], dtype=float)
-    merchants = tag_settings.merchants_of_devices()
-    cols["merchant"] = np.array([merchants.get(d) for d in raw["dev"]], dtype=object)
-    rev = np.array(raw["reversal"], dtype=bool)
-    n = rev.size
-    cols["refunds"], cols["refunded"] = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    if rev.any():
-        cust = cols["customer"]
-        after_sale = np.zeros(n, dtype=bool)
-        after_sale[1:] = (cust[1:] == cust[:-1]) & ~rev[:-1]
-        after_sale &= rev
-        at = np.flatnonzero(rev)
-        into = np.where(after_sale[at], at - 1, at)   # a customer's sales come just before its reversals
-        cols["refunds"][into], cols["refunded"][into] = cols["orders"][at], cols["spend"][at]
-        alone = at[~after_sale[at]]                  # reversals only: no sale figures
-        for name in INTS + ("first_day", "last_day", "amount_sq"):
-            cols[name][alone] = 0
-        cols["recent"][alone], cols["merchant"][alone] = "", None
-        keep = ~after_sale
-        cols = {name: v[keep] for name, v in cols.items()}
-    cols.update(windows(cols["recent"], today, rfm_window))
-    return cols
+    job = {"merchants": tag_settings.merchants_of_devices(), "offset": offset, "today": today,
+           "rfm_window": rfm_window, "chunk": chunk}
+    if len(parts) == 1:
+        sql, params = _sql(high_id, today, offset, rfm_window, *parts[0])
+        return scanpart.read(db.execute_sql(sql, params), job, progress)
+    jobs = [dict(job, path=_path(), sql=sql, params=params)
+            for sql, params in (_sql(high_id, today, offset, rfm_window, lo, hi) for lo, hi in parts)]
+    cols = _in_workers(jobs, progress)
+    return {name: np.concatenate([part[name] for part in cols]) for name in cols[0]}
 
 
-def _fetch(sql, chunk, progress):
-    cur = db.execute_sql(sql)
-    rows = []
-    while True:
-        part = cur.fetchmany(chunk)
-        if not part:
-            return rows
-        rows.extend(part)
-        if progress:
-            progress(len(rows))
+def workers(high_id):
+    """How many scan processes suit ``high_id`` records: one per core (at most 4) from PARALLEL_FROM records."""
+    if high_id < PARALLEL_FROM:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
+
+
+def ranges(n):
+    """Up to ``n`` customer-id ranges ``(lo, hi)`` (None: open) holding about as many customers each.
+
+    One open range when ``n`` is 1 or the database is not a SQLite file (workers open the file).
+    """
+    total = Customer.select().count() if n > 1 and _path() else 0
+    cuts = []
+    for i in range(1, n if total >= n else 1):
+        row = db.execute_sql('SELECT "id" FROM "%s" ORDER BY "id" LIMIT 1 OFFSET %d'
+                             % (Customer._meta.table_name, total * i // n)).fetchone()
+        if row and (not cuts or row[0] > cuts[-1]):
+            cuts.append(row[0])
+    bounds = [None] + cuts + [None]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _path():
+    """The SQLite file ``db`` is bound to, or None (another database, or one in memory)."""
+    database = db.obj
+    if not isinstance(database, SqliteDatabase) or database.database in ("", ":memory:"):
+        return None
+    return database.database
+
+
+def _in_workers(jobs, progress):
+    """Run each job in its own ``python -m server.tags.scanpart`` process; their columns, in job order."""
+    procs, messages, read, parts = [], queue.Queue(), [0] * len(jobs), [None] * len(jobs)
+
+    def listen(i, stream):
+        try:
+            while True:
+                messages.put((i, pickle.load(stream)))
+        except (EOFError, OSError, pickle.UnpicklingError):
+            messages.put((i, ("gone", None)))
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds server/
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    try:
+        for i, job in enumerate(jobs):
+            proc = subprocess.Popen([sys.executable, "-m", "server.tags.scanpart"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, env=env)
+            procs.append(proc)
+            pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            proc.stdin.close()
+            threading.Thread(target=listen, args=(i, proc.stdout), daemon=True).start()
+        while any(part is None for part in parts):
+            i, (kind, body) = messages.get()
+            if kind == "progress":
+                read[i] = body
+                if progress:
+                    progress(sum(read))
+            elif kind == "done":
+                parts[i] = body
+            elif kind == "error":
+                raise ScanError("scan worker %d of %d failed: %s; the recompute can go on with --resume once that "
+                                "is put right" % (i + 1, len(jobs), body))
+            elif parts[i] is None:
+                raise ScanError("scan worker %d of %d ended without its result (exit code %s); run the recompute "
+                                "again with --resume" % (i + 1, len(jobs), procs[i].wait()))
+        return parts
+    finally:
+        for proc in procs:   # after an error the others are stopped; after success they are ending
+            if proc.poll() is None and any(part is None for part in parts):
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
+
+
+class ScanError(RuntimeError):
+    """A scan worker failed or died: the message says which and why."""
 
 
 def regroup(cols, today, settings, offset, now_ts, high_id):

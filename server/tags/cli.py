@@ -40,9 +40,12 @@ def argparse_tags(sub, parent):
         return tsub.add_parser(name, parents=[parent], help=help, description=help,
                                epilog="examples:\n" + "".join("  possync-server tags %s\n" % e for e in examples),
                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    rc = add("recompute", "recompute every customer's stats and tags, swapped in at once", ["recompute",
-                                                                                             "recompute --resume"])
+    rc = add("recompute", "recompute every customer's stats and tags, swapped in at once",
+             ["recompute", "recompute --resume", "recompute --workers 1"])
     rc.add_argument("--resume", action="store_true", help="continue the unfinished run instead of starting anew")
+    rc.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="processes that scan the sales side by side (default: one per core, at most 4, "
+                         "from 300000 records; 1: in this process)")
     add("refit", "fit BG/NBD and Gamma-Gamma on the current stats; a failed fit keeps the last good model",
         ["refit"])
     add("status", "the run in force, an unfinished run, the models in force, open risk flags", ["status"])
@@ -92,10 +95,13 @@ def _recompute(args):
 
     if args.resume and recompute.status()["unfinished"] is None:
         raise CommandError("tags recompute: no unfinished run to resume (run `possync-server tags recompute`)")
+    if args.workers is not None and args.workers < 1:
+        raise CommandError("tags recompute: --workers must be 1 or more (1 scans in this process)")
     with progress("recomputing tags") as update:
-        out = recompute.run(progress=update, resume=args.resume)
-    print("run %d: %d customers, %d with changed tags, %d late sales replayed" % (
-        out["run"], out["customers"], out["events"], out["replayed"]))
+        out = recompute.run(progress=update, resume=args.resume, workers=args.workers)
+    print("run %d: %d customers, %d with changed tags, %d late sales replayed%s" % (
+        out["run"], out["customers"], out["events"], out["replayed"],
+        ", scanned in %d processes" % out["workers"] if out["workers"] > 1 else ""))
     for code, n in sorted(out["tags"].items()):
         print("  %-24s %d" % (code, n))
     return 0

@@ -29,6 +29,7 @@ from server.tags.models import CustomerStats, CustomerTag, RiskFlag, TagCount, T
 CHUNK = 20000
 LIVE, NEXT = CustomerStats._meta.table_name, "tagnext_stats"
 LIVE_TAGS, NEXT_TAGS = CustomerTag._meta.table_name, "tagnext_tags"
+RISK, NO_RISK = ("burst_ts", "burst_n", "repeat_amount", "repeat_n"), (None, 0, None, 0)
 REC = Record._meta.table_name
 
 
@@ -42,12 +43,14 @@ class NextTag(CustomerTag):
         table_name = NEXT_TAGS
 
 
-def run(progress=None, resume=False, now=None):
+def run(progress=None, resume=False, now=None, workers=None):
     """Recompute every customer's stats and tags; ``progress(done, total)`` as it goes.
 
     ``resume`` continues the unfinished run (same ``now``, same result as one uninterrupted run);
     otherwise an unfinished run is abandoned and a new one starts at ``now`` (unix seconds,
-    default now). Returns counts: run, customers, replayed, events and ``tags`` {code: customers}.
+    default now). ``workers``: scan processes (default: server.tags.aggregate.workers). Returns
+    counts: run, customers, replayed, events, ``tags`` {code: customers} and ``workers``, the
+    processes the scan ran in (1: this one; 0: a resumed run past the scan).
     """
     unfinished = TagRun.select().where(TagRun.state == "running").order_by(TagRun.id.desc()).first()
     if unfinished is not None and not resume:
@@ -57,17 +60,19 @@ def run(progress=None, resume=False, now=None):
     tr = unfinished or _start(int(now or tag_settings.now_ts()))
     update = progress or (lambda done, total: None)
     p = json.loads(tr.params)
+    workers = aggregate.workers(tr.high_id) if workers is None else workers
+    scanned_in = 0
     if tr.step in ("aggregate", "score"):
         collect = gc.isenabled()
         gc.disable()  # millions of row tuples, no cycles among them: the collector would only walk them again
         try:
-            _stats(tr, p, update)
+            scanned_in = _stats(tr, p, update, workers)
         finally:
             if collect:
                 gc.enable()
     if tr.step == "tags":
         _tags(tr, p)
-    return _swap(tr, p)
+    return dict(_swap(tr, p), workers=scanned_in)
 
 
 def status():
@@ -95,8 +100,10 @@ def _save(tr, **fields):
     TagRun.update(**fields).where(TagRun.id == tr.id).execute()
 
 
-def _stats(tr, p, update):
+def _stats(tr, p, update, workers):
     """Steps aggregate and score: the scan and the scores in memory, then the rows written in chunks.
+
+    Returns how many processes the scan ran in.
 
     Nothing is written before the scores are known, so an interrupted ``aggregate`` starts over
     (one scan); an interrupted ``score`` scans again and writes on after ``cursor`` with the cut
@@ -110,15 +117,17 @@ def _stats(tr, p, update):
             _save(tr, done=min(groups, tr.total))
             update(tr.done, total)
 
-    cols = aggregate.scan(tr.high_id, today, p["offset"], settings["rfm_window_days"], CHUNK, scanned)
+    parts = aggregate.ranges(workers)
+    cols = aggregate.scan(tr.high_id, today, p["offset"], settings["rfm_window_days"], CHUNK, scanned, parts)
     cols = aggregate.regroup(cols, today, settings, p["offset"], tr.now_ts, tr.high_id)
+    cols.update(_risk_state(cols["customer"]))
     names, rows = _scored(cols, tr, p)
     if tr.step == "aggregate":
         _save(tr, step="score", cursor="", done=tr.total, params=json.dumps(p))
     start = int(np.searchsorted(cols["customer"], tr.cursor, side="right")) if tr.cursor else 0
     n = cols["customer"].size
-    fixed = {"asof_day": int(today), "burst_ts": "NULL", "burst_n": 0, "repeat_amount": "NULL", "repeat_n": 0,
-             "run": tr.id, "updated_ts": tr.now_ts}   # the same for every row: SQL literals, not parameters
+    fixed = {"asof_day": int(today), "run": tr.id, "updated_ts": tr.now_ts}  # same for every row: SQL literals
+    fixed.update((name, "NULL" if v is None else v) for name, v in zip(RISK, NO_RISK) if name not in names)
     sql = 'INSERT INTO "%s" (%s, %s) VALUES (%s, %s) ON CONFLICT ("customer") DO NOTHING' % (
         NEXT, ", ".join('"%s"' % c for c in names), ", ".join('"%s"' % c for c in fixed),
         ", ".join([db.param] * len(names)), ", ".join(str(v) for v in fixed.values()))
@@ -134,12 +143,28 @@ def _stats(tr, p, update):
         db.execute_sql('DELETE FROM "%s" WHERE "customer" IN (SELECT "id" FROM "%s" WHERE "state" != \'active\')'
                        % (NEXT, Customer._meta.table_name))
         _save(tr, step="tags", cursor="", params=json.dumps(p))
+    return len(parts)
+
+
+def _risk_state(customers):
+    """The live rows' risk patterns (RISK) lined up with ``customers``; ``{}`` when no live row has any.
+
+    Ingest keeps them from sale to sale and the sales history cannot rebuild them: the new rows
+    carry them over (the swap copies them again for the customers of late sales).
+    """
+    held = {c: vals for c, *vals in db.execute_sql(
+        'SELECT "customer", %s FROM "%s" WHERE %s' % (", ".join('"%s"' % c for c in RISK), LIVE, " OR ".join(
+            '"%s" IS NOT %s' % (c, "NULL" if v is None else v) for c, v in zip(RISK, NO_RISK))))}
+    if not held:
+        return {}
+    rows = [held.get(c, NO_RISK) for c in customers.tolist()]
+    return {name: np.array(v, dtype=object) for name, v in zip(RISK, zip(*rows))}
 
 
 def _scored(cols, tr, p):
     """``(names, rows)``: the staging columns and rows (tuples) of ``cols`` scored; sets the cut points in ``p``.
 
-    The columns the same for every row (run, as-of day, risk patterns) are left to the caller.
+    The columns the same for every row (run, as-of day; risk patterns when none is held) are left to the caller.
 
     A resumed run keeps the cut points and thresholds it saved before writing.
     """
@@ -282,11 +307,11 @@ def _swap(tr, p):
             stats = realtime.read(NEXT, sorted({r[0] for r in late}))
             realtime.add_records(stats, late, tag_settings.merchants_of_devices(), ctx, tr.now_ts, check=False)
             realtime.retag(stats, ctx, realtime.utc(tr.now_ts), table=NEXT, tag_table=NEXT_TAGS, events=False)
-        # risk patterns go on from the live rows (only rows a sale ever set have any)
-        db.execute_sql('UPDATE "%s" SET "burst_ts" = o."burst_ts", "burst_n" = o."burst_n", "repeat_amount" = '
-                       'o."repeat_amount", "repeat_n" = o."repeat_n" FROM "%s" o WHERE o."customer" = "%s"."customer" '
-                       'AND (o."burst_ts" IS NOT NULL OR o."repeat_amount" IS NOT NULL OR o."burst_n" != 0 '
-                       'OR o."repeat_n" != 0)' % (NEXT, LIVE, NEXT))
+            # their risk patterns as ingest left them (the rows were written with those read before)
+            for part in chunked(sorted({r[0] for r in late}), realtime.CHUNK):
+                db.execute_sql('UPDATE "%s" SET %s FROM "%s" o WHERE o."customer" = "%s"."customer" AND "%s"."customer" '
+                               'IN (%s)' % (NEXT, ", ".join('"%s" = o."%s"' % (c, c) for c in RISK), LIVE, NEXT, NEXT,
+                                            ", ".join([db.param] * len(part))), part)
         events = _events(tr)
         # the rows of erased customers were zeroed when they were deleted: no need to zero every dropped page
         secure = db.execute_sql("PRAGMA secure_delete").fetchone()[0]

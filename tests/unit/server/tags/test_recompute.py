@@ -139,6 +139,19 @@ def test_sales_after_the_start_are_replayed_in_the_swap(shop, monkeypatch):
     assert out["replayed"] == 1
     s = stat("SLOST")
     assert (s.orders, s.days, s.last_day, s.lifecycle) == (2, 2, TODAY, "active")
+    assert (s.burst_ts, s.burst_n, s.repeat_amount, s.repeat_n) == (at(0), 1, 500, 1)   # as ingest left them
+
+
+def test_risk_patterns_ingest_keeps_outlive_the_recompute(shop):
+    rows = [("D1", 9000 + i, "sale", at(0) + 10 * i, utcnow(), "R%d" % i, None, 700, "CNY", None, "SNEW", "h%d" % i)
+            for i in range(2)]
+    with db.atomic():
+        bulk_insert(Record, RECORD_FIELDS, rows)
+        realtime.on_sales(rows, realtime.utc(NOW))
+    recompute.run(now=NOW)
+    s = stat("SNEW")
+    assert (s.orders, s.burst_ts, s.burst_n, s.repeat_amount, s.repeat_n) == (3, at(0), 2, 700, 2)
+    assert stat("SLOST").repeat_amount is None and stat("SLOST").burst_n == 0
 
 
 def test_new_run_abandons_an_unfinished_one(shop):

@@ -10,7 +10,7 @@ from server.customers import identity
 from server.db import bulk_insert, create_tables, db, utcnow
 from server.ingest.apply import RECORD_FIELDS
 from server.ingest.models import Record
-from server.tags import aggregate, context, realtime, recompute, window
+from server.tags import aggregate, context, realtime, recompute, scanpart, window
 from server.tags import settings as tag_settings
 from server.tags.models import CustomerStats
 
@@ -27,7 +27,7 @@ def test_windows_count_as_window_counts():
     texts = ["", "%d:5" % today, "%d:7,%d:9" % (today + 3, today - 400)]
     texts += [",".join("%d:%d" % (today - rng.randint(-2, 400), rng.randint(1, 10 ** 6))
                        for _ in range(rng.randint(1, 12))) for _ in range(200)]
-    got = aggregate.windows(np.array(texts, dtype=object), today, 120)
+    got = scanpart.windows(np.array(texts, dtype=object), today, 120)
     for i, text in enumerate(texts):
         want = window.counts(window.parse(text), today, 120)
         assert {name: int(got[name][i]) for name in want} == want, text
@@ -35,7 +35,7 @@ def test_windows_count_as_window_counts():
 
 def test_windows_refuse_text_that_does_not_parse():
     with pytest.raises(ValueError):
-        aggregate.windows(np.array(["20400:5,20401"], dtype=object), 20400, 365)
+        scanpart.windows(np.array(["20400:5,20401"], dtype=object), 20400, 365)
 
 
 @pytest.fixture
@@ -90,6 +90,34 @@ def test_scan_agrees_with_the_real_time_fold(people):
         want = window.counts(window.parse(row["recent"]), today, settings["rfm_window_days"])
         assert {name: int(cols[name][i]) for name in want} == want
     assert refunds_only and cols["refunds"].sum() > 0 and {"M1", "M2"} <= set(cols["merchant"].tolist())
+
+
+def _scan(**kw):
+    settings, per = tag_settings.load()
+    offset = tag_settings.utc_offset(NOW)
+    return aggregate.scan(Record.select().count(), tag_settings.day_of(NOW, offset), offset,
+                          settings["rfm_window_days"], **kw)
+
+
+def test_worker_processes_scan_ranges_into_the_same_columns(people):
+    alone = _scan(chunk=4)
+    seen = []
+    parts = aggregate.ranges(3)
+    assert len(parts) == 3 and parts[0][0] is None and parts[-1][1] is None
+    side_by_side = _scan(chunk=2, parts=parts, progress=seen.append)
+    assert set(side_by_side) == set(alone)
+    for name, v in alone.items():
+        assert side_by_side[name].dtype == v.dtype and side_by_side[name].tolist() == v.tolist(), name
+    assert seen and seen[-1] == len(alone["customer"]) + int(alone["refunds"].astype(bool).sum()) - int(
+        ((alone["refunds"] > 0) & (alone["orders"] == 0)).sum())   # groups read: sales and reversals apart
+
+
+def test_a_failing_worker_says_which_and_why(people, monkeypatch):
+    make = aggregate._sql
+    monkeypatch.setattr(aggregate, "_sql", lambda *a: (make(*a)[0].replace("NOT INDEXED", "NOT INDEXED nonsense"),
+                                                       make(*a)[1]))
+    with pytest.raises(aggregate.ScanError, match=r"scan worker [12] of 2 failed: OperationalError: near \"nonsense\": syntax error"):
+        _scan(parts=aggregate.ranges(2))
 
 
 def _schema():

@@ -52,6 +52,18 @@ def test_status_says_a_run_is_unfinished(run, sales):
     assert code == 0 and "run 1: 30 customers" in out
 
 
+def test_recompute_in_worker_processes_tags_the_same(run, sales):
+    from server.tags.models import CustomerTag
+
+    run("recompute", "--workers", "1")
+    alone = sorted(CustomerTag.select(CustomerTag.customer, CustomerTag.tag).tuples())
+    code, out = run("recompute", "--workers", "3")
+    assert code == 0 and "run 2: 30 customers, 0 with changed tags" in out and "scanned in 3 processes" in out
+    assert sorted(CustomerTag.select(CustomerTag.customer, CustomerTag.tag).tuples()) == alone
+    with pytest.raises(CommandError, match="--workers must be 1 or more"):
+        run("recompute", "--workers", "0")
+
+
 def test_resume_without_unfinished_run_says_what_to_do(run, tagdb):
     with pytest.raises(CommandError, match="no unfinished run"):
         run("recompute", "--resume")
