@@ -109,8 +109,9 @@ def _path():
 
 
 def _in_workers(jobs, progress):
-    """Run each job in its own ``python -m server.tags.scanpart`` process; their columns, in job order."""
-    procs, messages, read, parts = [], queue.Queue(), [0] * len(jobs), [None] * len(jobs)
+    """Run each job in its own ``python -m server.tags.scanpart PARENT_PID`` process; their columns, in job order."""
+    procs, listeners, messages = [], [], queue.Queue()
+    read, parts = [0] * len(jobs), [None] * len(jobs)
 
     def listen(i, stream):
         try:
@@ -123,12 +124,13 @@ def _in_workers(jobs, progress):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     try:
         for i, job in enumerate(jobs):
-            proc = subprocess.Popen([sys.executable, "-m", "server.tags.scanpart"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, env=env)
+            proc = subprocess.Popen([sys.executable, "-m", "server.tags.scanpart", str(os.getpid())],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
             procs.append(proc)
             pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             proc.stdin.close()
-            threading.Thread(target=listen, args=(i, proc.stdout), daemon=True).start()
+            listeners.append(threading.Thread(target=listen, args=(i, proc.stdout), daemon=True))
+            listeners[-1].start()
         while any(part is None for part in parts):
             i, (kind, body) = messages.get()
             if kind == "progress":
@@ -149,6 +151,9 @@ def _in_workers(jobs, progress):
             if proc.poll() is None and any(part is None for part in parts):
                 proc.kill()
             proc.wait()
+        for listener in listeners:   # each reads on to the end of its worker's output
+            listener.join()
+        for proc in procs:
             proc.stdout.close()
 
 

@@ -8,7 +8,9 @@ A worker reads its job, pickled, on stdin and writes pickled messages on stdout:
 ``("progress", groups read)`` now and then, then ``("done", columns)`` or ``("error", text)``.
 """
 
+import os
 import pickle
+import signal
 import sqlite3
 import sys
 import traceback
@@ -91,8 +93,22 @@ def windows(recent, today, rfm_window):
     return out
 
 
+def _die_with_parent(parent):
+    """Linux: have the kernel end this worker when its parent dies (a killed recompute leaves no scan running)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:   # it died before the call
+        os._exit(1)
+
+
 def main():
     """Run the job on stdin in this process (a worker); 0 when its columns were sent, 1 after an error."""
+    if len(sys.argv) > 1:
+        _die_with_parent(int(sys.argv[1]))
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # the messages own stdout
 

@@ -1,0 +1,74 @@
+"""Scan workers are real processes: one killed mid-scan fails the scan clearly, and none outlives its parent."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from realparts import wait_for
+from server.tags import aggregate
+
+# never returns on its own: the worker sits in SQLite until it is killed
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c"
+
+
+def _children(pid):
+    """Pids of the live child processes of ``pid`` (from /proc)."""
+    out = []
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+            out += [int(p) for p in f.read().split()]
+    return [p for p in out if _alive(p)]
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def dbfile(tmp_path):
+    path = str(tmp_path / "scan.db")
+    sqlite3.connect(path).close()
+    return path
+
+
+def _job(path):
+    return {"path": path, "sql": ENDLESS, "params": [], "merchants": {}, "offset": 0, "today": 20000,
+            "rfm_window": 365, "chunk": 100}
+
+
+def test_a_worker_killed_mid_scan_fails_the_scan_naming_it(dbfile):
+    got = {}
+
+    def scan():
+        try:
+            aggregate._in_workers([_job(dbfile), _job(dbfile)], None)
+        except aggregate.ScanError as e:
+            got["error"] = str(e)
+    t = threading.Thread(target=scan)
+    t.start()
+    workers = wait_for(lambda: len(_children(os.getpid())) == 2 and _children(os.getpid()), what="two scan workers")
+    os.kill(workers[0], signal.SIGKILL)
+    t.join(30)
+    assert not t.is_alive()
+    assert "ended without its result (exit code -9)" in got["error"] and "--resume" in got["error"]
+    assert not _children(os.getpid())          # the other worker was stopped too
+
+
+def test_workers_end_with_a_killed_parent(dbfile):
+    code = "from server.tags import aggregate; aggregate._in_workers([%r, %r], None)" % (_job(dbfile), _job(dbfile))
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=os.getcwd())
+    try:
+        workers = wait_for(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid), what="two workers")
+    finally:
+        parent.kill()
+        parent.wait()
+    wait_for(lambda: not any(_alive(p) for p in workers), timeout=10, what="the workers to end with their parent")
