@@ -17,7 +17,7 @@ from server.db import db
 from server.fleet.models import Device
 from server.ingest.models import Record
 from server.loyalty.models import Customer
-from server.tags import builtin, context, features, refit, risk, segments, window
+from server.tags import builtin, context, features, refit, risk, scanpart, segments, window
 from server.tags.models import CustomerStats, CustomerTag, RiskFlag, TagEvent
 
 SALES = ("sale", "svspend")
@@ -246,24 +246,12 @@ def _windows(texts, today, rfm_window):
     One numpy parse of all texts instead of a Python one per item: a frequent buyer's text is long.
     """
     texts = [t or "" for t in texts]
-    sizes = [t.count(",") + 1 if t else 0 for t in texts]
-    joined = ",".join(t for t in texts if t).replace(":", ",")
-    flat = np.fromstring(joined, dtype=np.int64, sep=",") if joined else np.zeros(0, dtype=np.int64)
-    if flat.size != 2 * sum(sizes):  # not the text dump writes: the slow, exact way
+    try:
+        return {name: v.tolist() for name, v in scanpart.windows(np.array(texts, dtype=object), today,
+                                                                  rfm_window).items()}
+    except ValueError:  # not the text dump writes: the slow, exact way
         per = [window.counts(window.parse(t), today, rfm_window) for t in texts]
         return {name: [w[name] for w in per] for name in per[0]} if per else {}
-    days, amounts = flat[0::2], flat[1::2]
-    owner = np.repeat(np.arange(len(texts)), sizes)
-    out = {}
-    for orders, spend, start, end in window.WINDOWS + (("rfm_orders", "rfm_spend", 0, int(rfm_window)),):
-        pick = days > today - end
-        if start:
-            pick &= days <= today - start
-        out[orders] = np.bincount(owner[pick], minlength=len(texts)).tolist()
-        total = np.zeros(len(texts), dtype=np.int64)
-        np.add.at(total, owner[pick], amounts[pick])  # integer sums, exact (bincount's weights are floats)
-        out[spend] = total.tolist()
-    return out
 
 
 def write(table, rows, now_ts, run):
