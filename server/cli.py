@@ -213,7 +213,8 @@ def _device_revoke(args):
             devices.revoke_device(args.dev)
         except devices.FleetError as exc:
             raise CommandError("%s: %s" % (cmd, exc))
-    print("device %s revoked: its frames are refused from now on" % args.dev)
+    print("device %s revoked: its frames are refused from now on; the running ingest removes its retained "
+          "config from the broker within INGEST_CONFIG_POLL_S" % args.dev)
     if args.mosquitto_passwd:
         try:
             devices.mosquitto_users(args.mosquitto_passwd, {args.dev: None})

@@ -48,7 +48,8 @@ DEFAULTS = {
     "INGEST": True,
     "INGEST_MAX_BATCH": 500,
     "INGEST_BATCH_WINDOW_S": 0.005,
-    # How often ingest looks for a changed hot list or offline limits to push to the terminals.
+    # How often ingest looks for a changed hot list or offline limits to push to the terminals,
+    # and for revoked terminals whose retained config to remove from the broker.
     "INGEST_CONFIG_POLL_S": 1.0,
     # `run` also runs the due scheduled jobs (server/jobs) every minute; JOBS_EVERY_MIN overrides
     # their intervals, e.g. {"stale": 5, "birthday": 0} (0: only by hand).

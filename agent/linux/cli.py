@@ -6,10 +6,12 @@ import logging
 import signal
 import socket
 import sys
+import time
 
 from agent.core.outbox import OutboxError
 from agent.linux import config as agent_config
 from agent.linux import pos
+from protocol import money
 
 EXAMPLES = """examples:
   possync-agent run --config /etc/possync/agent.json
@@ -94,7 +96,25 @@ def do_status(args):
     print("oldest     %d s" % reply["oldest_s"])
     print("full       %s" % ("YES: sales are NOT being stored, call support" if reply["full"] else "no"))
     print("next_seq   %d" % reply["next_seq"])
+    print("config     %s" % config_line(reply))
     return 0
+
+
+def config_line(reply):
+    """The server's config as a status line: version, when applied (UTC: the agent knows no store zone),
+    and the hot-list size and offline limits in force; without one, why and what to check."""
+    cur, off = reply["currency"], reply["offline"]
+    force = "%d frozen card(s) on the hot list, offline limits %s %s per card and %s %s per terminal" % (
+        reply["frozen"], money.text(off["card"], cur), cur, money.text(off["terminal"], cur), cur)
+    if reply["config"]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(reply["config_at"]))
+        return "version %d applied %s: %s" % (reply["config"], when, force)
+    if reply["connected"]:
+        hint = ("connected, yet none came: check that `possync-server run` is up, and "
+                "`journalctl -u possync-agent` for refused config frames")
+    else:
+        hint = "not connected: see the connected line above and `journalctl -u possync-agent`"
+    return "none from the server yet (%s); in force from the config file: %s" % (hint, force)
 
 
 def do_simulate(args):

@@ -34,6 +34,7 @@ class Session:
         self.connected = False
         self.connects = 0
         self.state_topic = topics.topic(self.dev, "state")
+        self.config_topic = topics.topic(self.dev, "down/config")
         self._stop = threading.Event()
         self._thread = None
         c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.dev, clean_session=False)
@@ -119,6 +120,11 @@ class Session:
             self.on_event("disconnected", None)
 
     def _on_message(self, client, userdata, msg):
+        if not msg.payload and msg.topic == self.config_topic:
+            # The server clears a revoked terminal's retained config; unsigned, so it changes nothing here.
+            log.warning("mqtt: the server removed this terminal's config from the broker, as it does when a terminal "
+                        "is revoked (ask the fleet admin); the applied one stays in force")
+            return
         try:
             obj = self.verify(msg.topic, msg.payload)
         except ProtocolError as exc:

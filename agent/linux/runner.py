@@ -41,6 +41,19 @@ def version():
         return "0.0.0+src"
 
 
+def kept_at(path, payload):
+    """When the kept config ``payload`` was received: the modification time of the file holding it
+    (``path``, or ``path.tmp`` after a save cut short), as Unix seconds."""
+    for name in (path, path + ".tmp"):
+        try:
+            with open(name, "rb") as f:
+                if f.read() == payload:
+                    return int(os.fstat(f.fileno()).st_mtime)
+        except OSError:
+            continue
+    return int(shim.now())  # removed since it was loaded: the nearest known time
+
+
 def yymm(now_s):
     """Today as the int YYMM that card expiry dates are compared with (UTC)."""
     t = time.gmtime(now_s)
@@ -72,6 +85,7 @@ class Runner:
         self.tok_of = {"sid": collections.OrderedDict(), "seq": collections.OrderedDict()}
         self.latest = {"sid": None, "seq": None}  # the statuses worth showing to the customer now
         self.pushed = None  # the server's config applied over the file's offline limits and hot list
+        self.pushed_at = None  # when that config was received (Unix seconds, terminal clock)
         self.stats = collections.Counter()
         self.events = collections.deque()
         self.sel = selectors.DefaultSelector()
@@ -276,11 +290,11 @@ class Runner:
 
     def load_config(self):
         """Apply the config the server pushed before a restart, verified again, if one was kept."""
-        obj, _, problems = pushed.load(self.cfg["pushed_path"], self.dev, self.cfg["key"])
+        obj, payload, problems = pushed.load(self.cfg["pushed_path"], self.dev, self.cfg["key"])
         for problem in problems:
             log.warning("config: a kept config was refused: %s", problem)
         if obj is not None:
-            self._apply(obj, "restored from " + self.cfg["pushed_path"])
+            self._apply(obj, "restored from " + self.cfg["pushed_path"], kept_at(self.cfg["pushed_path"], payload))
 
     def on_config(self, obj, payload):
         """A verified config from the server: applied at once if newer than the one applied, then kept."""
@@ -289,7 +303,7 @@ class Runner:
                 self.stats["old_configs"] += 1
                 log.warning("config: version %d ignored: version %d is applied already", obj["cfg"], self.pushed["cfg"])
             return
-        self._apply(obj, "pushed by the server")
+        self._apply(obj, "pushed by the server", int(shim.now()))
         try:
             pushed.save(self.cfg["pushed_path"], payload)
         except OSError as exc:
@@ -297,8 +311,8 @@ class Runner:
                       "last kept one applies until the server's is received again", obj["cfg"],
                       self.cfg["pushed_path"], exc.strerror or exc)
 
-    def _apply(self, obj, how):
-        self.pushed = obj
+    def _apply(self, obj, how, at):
+        self.pushed, self.pushed_at = obj, at
         self.cfg["offline"] = pushed.limits(obj)
         self.cfg["frozen"] = frozenset(pushed.hot_list(obj))
         cur = self.cfg["currency"]
@@ -384,4 +398,5 @@ class Runner:
                 "full": self.outbox.full, "next_seq": self.outbox.next_seq,
                 "in_flight": len(self.forwarder.in_flight()), "version": self.ver,
                 "protocol": envelope.VERSION, "dropped_down": sum(self.session.dropped.values()),
-                "config": self.pushed["cfg"] if self.pushed is not None else 0, "frozen": len(self.cfg["frozen"])}
+                "config": self.pushed["cfg"] if self.pushed is not None else 0, "config_at": self.pushed_at,
+                "frozen": len(self.cfg["frozen"]), "offline": self.cfg["offline"], "currency": self.cfg["currency"]}

@@ -30,6 +30,8 @@ class Device(BaseModel):
     key_enc = BlobField()
     created_at = DateTimeField(default=utcnow)
     revoked_at = DateTimeField(null=True)
+    # When the ingest removed a revoked device's retained config from the broker (server.fleet.pushconfig).
+    config_cleared_at = DateTimeField(null=True)
     last_seen = DateTimeField(null=True)
     state = CharField(max_length=8, default="offline")
     version = CharField(max_length=40, default="")

@@ -4,6 +4,8 @@ A change of either raises one version counter in the database, in the transactio
 (``bump``), so any process makes one without a broker; the running ingest polls the counter
 (``Pusher.tick``, about once a second) and publishes a fresh signed config to every device that
 has not had that version yet: all of them after a change, a newly enrolled one on its own.
+A revoked device's retained config is removed from the broker once (an empty retained message),
+and the device row remembers it, so a restart does not send it again.
 """
 
 import calendar
@@ -13,7 +15,7 @@ import time
 
 from peewee import Case
 
-from protocol import envelope
+from protocol import envelope, topics
 from server.db import db, utcnow
 from server.fleet.models import Device, FleetConfig
 from server.ingest.answers import config_frame
@@ -24,6 +26,7 @@ log = logging.getLogger("possync.ingest")
 
 ROW = 1
 TOKEN_BYTES = 67  # "<64 hex>", in the body's list
+LOGGED = 20  # revoked devices named in one log line
 
 
 def bump(reason, now=None, limits=None):
@@ -105,7 +108,8 @@ def content(now=None):
 
 
 class Pusher:
-    """Publishes the current config to every active device that has not had it; run by the ingest worker.
+    """Publishes the current config to every active device that has not had it, and removes revoked devices'
+    retained configs; run by the ingest worker.
 
     ``publish(topic, payload)`` sends one retained QoS 1 message and returns False if it could not.
     ``limits`` (the ingest's configured offline limits) are recorded at the first tick.
@@ -127,7 +131,8 @@ class Pusher:
         self._next = None
 
     def tick(self):
-        """Every ``every_s``: publish the config to the devices missing its current version; return how many."""
+        """Every ``every_s``: clear revoked devices' configs, then publish the config to the devices missing
+        its current version; return how many got it."""
         now = self.clock()
         if self._next is not None and now < self._next:
             return 0
@@ -135,6 +140,27 @@ class Pusher:
         if self.limits is not None:
             record_limits(self.limits)
             self.limits = None
+        self.clear_revoked()
+        return self._push()
+
+    def clear_revoked(self):
+        """Remove the retained config of each revoked device not cleared yet (an empty retained message on its
+        down/config) and mark it cleared; return how many. A failed publish is tried again at the next tick."""
+        devs = [dev for (dev,) in Device.select(Device.id)
+                .where(Device.revoked_at.is_null(False), Device.config_cleared_at.is_null()).tuples()]
+        done = []
+        for dev in devs:
+            if not self.publish(topics.topic(dev, "down/config"), b""):
+                break
+            done.append(dev)
+        if done:
+            Device.update(config_cleared_at=utcnow()).where(Device.id.in_(done)).execute()
+            log.info("retained config removed from the broker for %d revoked device(s): %s%s", len(done),
+                     ", ".join(done[:LOGGED]), " ..." if len(done) > LOGGED else "")
+        return len(done)
+
+    def _push(self):
+        """Publish the current config to the active devices that have not had it; return how many."""
         current = version()
         if current == 0:
             return 0

@@ -54,9 +54,9 @@ class Terminal:
         while True:
             topic, payload = self.down.get(timeout=timeout)
             suffix = topic.split("/", 2)[2]
-            body = envelope.validate(frame.loads(frame.verify(topic, payload, self.key)), self.dev)
-            if suffix != "down/config":  # retained, sent at enrolment and on every hot-list change
-                return suffix, body
+            # down/config: retained, sent at enrolment and on every hot-list change, emptied on revocation
+            if suffix != "down/config":
+                return suffix, envelope.validate(frame.loads(frame.verify(topic, payload, self.key)), self.dev)
 
     def close(self):
         self.client.disconnect()

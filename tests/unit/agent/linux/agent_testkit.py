@@ -8,8 +8,11 @@ import threading
 import time
 import tty
 
+import paho.mqtt.client as paho
+
 from agent.core.outbox import Outbox
 from agent.linux.simulate import card_pool, track_bytes
+from protocol import envelope, frame
 
 KEY_HEX = "11" * 32
 TOKEN_KEY_HEX = "22" * 32
@@ -159,3 +162,12 @@ def swipe(runner, n=0):
     runner.inject_swipe(track_bytes(pan, name, exp), done)
     assert done.wait(5)
     return pan
+
+
+def deliver(runner, kind, pairs, key=None, dev="T1", topic=None):
+    """Hand the runner's MQTT session a down frame of ``kind`` as the broker would, signed with ``key``
+    (default: the runner's own)."""
+    topic = topic or "pos/T1/" + envelope.TOPIC_OF[kind]
+    m = paho.MQTTMessage(topic=topic.encode())
+    m.payload = frame.sign(topic, envelope.build(kind, dev, pairs), key or runner.cfg["key"])
+    runner.session._on_message(runner.session.client, None, m)

@@ -1,13 +1,14 @@
 """agent/linux/cli.py: commands, help, and errors that say what to do next."""
 
 import json
+import os
 
 import pytest
 
 from agent.core.outbox import Outbox
 from agent.linux import cli, config
 from agent.linux.runner import Runner
-from agent_testkit import RunnerThread, make_config
+from agent_testkit import RunnerThread, deliver, make_config, wait_for
 from realparts import free_port
 from protocol import envelope, frame
 
@@ -58,10 +59,45 @@ def test_status_asks_the_running_agent(tmp_path, capsys):
         out = capsys.readouterr().out
         assert "device     T1" in out and "connected  NO" in out and "depth      0 records" in out
         assert "full       no" in out and "next_seq   1" in out
+        assert ("config     none from the server yet (not connected: see the connected line above and `journalctl "
+                "-u possync-agent`); in force from the config file: 0 frozen card(s) on the hot list, offline limits "
+                "200.00 CNY per card and 1000.00 CNY per terminal\n") in out
         assert cli.main(["status", "--config", path, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["next_seq"] == 1
     finally:
         rt.stop()
+
+
+def test_status_shows_the_pushed_config_and_when_it_came_also_after_a_restart(tmp_path, capsys):
+    path, raw = make_config(tmp_path, free_port(), pos={"port": free_port()})
+    toks = ["ab" * 32, "cd" * 32]
+    rt = RunnerThread(Runner(config.check(raw)))
+    try:
+        deliver(rt.runner, "config", [("cfg", 7), ("ts", 1700000000), ("card", 500), ("term", 800), ("all", True),
+                                      ("frozen", toks)])
+        wait_for(lambda: rt.runner.pushed is not None, what="config 7 applied")
+    finally:
+        rt.stop()
+    kept = raw["outbox"]["path"] + ".pushed"
+    os.utime(kept, (1700000000, 1700000000))  # received then, as far as the restarted agent can tell
+    rt = RunnerThread(Runner(config.check(raw)))
+    try:
+        assert cli.main(["status", "--config", path]) == 0
+    finally:
+        rt.stop()
+    out = capsys.readouterr().out
+    assert ("config     version 7 applied 2023-11-14 22:13:20 UTC: 2 frozen card(s) on the hot list, offline limits "
+            "5.00 CNY per card and 8.00 CNY per terminal\n") in out
+    assert not any(tok in out for tok in toks)
+
+
+def test_status_without_a_config_while_connected_points_at_the_server():
+    reply = {"config": 0, "config_at": None, "connected": True, "frozen": 1, "currency": "JPY",
+             "offline": {"card": 500, "terminal": 800}}
+    assert cli.config_line(reply) == (
+        "none from the server yet (connected, yet none came: check that `possync-server run` is up, and "
+        "`journalctl -u possync-agent` for refused config frames); in force from the config file: 1 frozen card(s) "
+        "on the hot list, offline limits 500 JPY per card and 800 JPY per terminal")
 
 
 def test_status_with_no_agent_running(tmp_path, capsys):

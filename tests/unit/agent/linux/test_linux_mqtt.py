@@ -1,5 +1,7 @@
 """agent/linux/mqtt.py without a broker: every down frame is verified, bad ones dropped and counted."""
 
+import logging
+
 import paho.mqtt.client as paho
 import pytest
 
@@ -55,6 +57,14 @@ def test_bad_down_frames_are_dropped_and_counted(session, topic, payload, reason
     deliver(session, topic, payload(session.key))
     assert session.events == []
     assert session.dropped == {reason: 2}
+
+
+def test_an_empty_config_the_server_clears_on_revocation_is_logged_not_dropped(session, caplog):
+    with caplog.at_level(logging.WARNING, logger="possync.agent"):
+        deliver(session, "pos/T1/down/config", b"")
+        deliver(session, "pos/T1/down/ack", b"")  # only down/config is ever cleared
+    assert session.events == [] and session.dropped == {"malformed": 1}
+    assert "removed this terminal's config from the broker" in caplog.text
 
 
 def test_verify_raises_protocol_errors(session):

@@ -6,15 +6,13 @@ import logging
 import os
 import time
 
-import paho.mqtt.client as paho
 import pytest
 
 from agent.core import display as core_display
 from agent.linux import config
 from agent.linux.display import SerialDisplay
 from agent.linux.runner import Runner
-from agent_testkit import Pty, PosClient, RunnerThread, make_config, swipe, wait_for
-from protocol import envelope, frame
+from agent_testkit import Pty, PosClient, RunnerThread, deliver, make_config, swipe, wait_for
 from realparts import free_port
 
 OTHER = "ef" * 32
@@ -33,11 +31,8 @@ class Agent:
         self.rt = RunnerThread(self.runner)
         self.pos = PosClient(self.runner.pos.port)
 
-    def deliver(self, kind, pairs, key=None, dev="T1", topic=None):
-        topic = topic or "pos/T1/" + envelope.TOPIC_OF[kind]
-        m = paho.MQTTMessage(topic=topic.encode())
-        m.payload = frame.sign(topic, envelope.build(kind, dev, pairs), key or self.cfg["key"])
-        self.runner.session._on_message(self.runner.session.client, None, m)
+    def deliver(self, kind, pairs, **kw):
+        deliver(self.runner, kind, pairs, **kw)
 
     def push(self, version, frozen=(), card=20000, term=100000, **kw):
         self.deliver("config", [("cfg", version), ("ts", 1700000000), ("card", card), ("term", term),

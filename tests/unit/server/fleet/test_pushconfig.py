@@ -1,5 +1,6 @@
 """server/fleet/pushconfig.py: the version rises with every hot-list or limits change, in the change's own
-transaction; the content fits one frame; the Pusher sends each device each version once."""
+transaction; the content fits one frame; the Pusher sends each device each version once, and clears a
+revoked device's retained config once, across restarts."""
 
 import json
 from datetime import datetime, timedelta
@@ -9,7 +10,7 @@ import pytest
 from protocol import envelope, frame
 from server.db import db
 from server.fleet import devices, pushconfig
-from server.fleet.models import FleetConfig
+from server.fleet.models import Device, FleetConfig
 from server.wallet import WalletError, cards, service
 
 T0 = datetime(2024, 3, 1, 8, 0, 0)
@@ -165,7 +166,7 @@ def test_the_pusher_sends_each_device_each_version_once(app, fleet):
     devices.revoke_device("T2")
     keys["T2"] = None
     clock[0] += 1
-    assert pusher.tick() == 1 and [t for t, _ in broker.take()] == ["pos/T3/down/config"]
+    assert pusher.tick() == 1 and [t for t, p in broker.take() if p] == ["pos/T3/down/config"]
 
     pusher.forget()  # reconnected: the broker may have lost its retained messages
     broker.up = False
@@ -180,3 +181,35 @@ def test_the_pusher_sends_nothing_before_any_config_exists(app, fleet):
     add("T1")
     broker = Broker()
     assert pushconfig.Pusher(keys, broker.publish).tick() == 0 and broker.got == []
+
+
+def test_a_revoked_device_has_its_retained_config_cleared_once_even_across_a_restart(app, fleet):
+    keys, add = fleet
+    add("T1"), add("T2"), add("T3")
+    broker = Broker()
+    clock = [0.0]
+    pusher = pushconfig.Pusher(keys, broker.publish, limits={"card": 1, "terminal": 2}, clock=lambda: clock[0])
+    pusher.tick()
+    broker.take()
+    for dev in ("T1", "T2"):
+        devices.revoke_device(dev)
+        keys[dev] = None
+
+    broker.up = False  # the broker is away: nothing is marked cleared, the next tick tries again
+    clock[0] += 1
+    pusher.tick()
+    assert Device.select().where(Device.config_cleared_at.is_null(False)).count() == 0
+    broker.up = True
+    clock[0] += 1
+    assert pusher.tick() == 0
+    assert sorted(broker.take()) == [("pos/T1/down/config", b""), ("pos/T2/down/config", b"")]
+    clock[0] += 1
+    pusher.tick()
+    assert broker.take() == []
+
+    restarted = pushconfig.Pusher(keys, broker.publish)
+    restarted.tick()
+    assert [(t, bool(p)) for t, p in broker.take()] == [("pos/T3/down/config", True)]  # T3 only: its config again
+    devices.revoke_device("T3")
+    assert restarted.clear_revoked() == 1 and broker.take() == [("pos/T3/down/config", b"")]
+    assert restarted.clear_revoked() == 0
