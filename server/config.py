@@ -55,6 +55,9 @@ DEFAULTS = {
     # their intervals, e.g. {"stale": 5, "birthday": 0} (0: only by hand).
     "JOBS": True,
     "JOBS_EVERY_MIN": None,
+    # Processes the daily tag recompute scans the sales in: None for one per core (at most 4,
+    # from 300,000 sales), 1 to keep it in the job's own process (leaves the other cores to ingest).
+    "TAGS_SCAN_WORKERS": None,
     # Largest request body accepted (a registry import upload); larger ones get 413.
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     # Crash tests only: "kill_after_commit" makes ingest kill -9 itself between a

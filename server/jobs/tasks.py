@@ -7,6 +7,8 @@ Imports are inside the calls: a job's room is loaded only when it runs.
 import calendar
 from collections import namedtuple
 
+from server.jobs import JobError
+
 Job = namedtuple("Job", "name every help run")
 
 
@@ -55,6 +57,19 @@ def _unix(now):
     return calendar.timegm(now.utctimetuple())
 
 
+def _scan_workers():
+    """The TAGS_SCAN_WORKERS setting: None (the recompute's choice) or a count of 1 or more; JobError otherwise."""
+    from flask import current_app, has_app_context
+
+    value = current_app.config.get("TAGS_SCAN_WORKERS") if has_app_context() else None
+    if value is None or value == "":
+        return None
+    if str(value).isdigit() and int(value) >= 1:
+        return int(value)
+    raise JobError("TAGS_SCAN_WORKERS must be a count of processes, 1 or more (unset: one per core), not %r"
+                   % (value,))
+
+
 def _refit(now, progress):
     from server.tags import refit
 
@@ -66,7 +81,8 @@ def _tags(now, progress):
     from server.tags import recompute
 
     resume = recompute.status()["unfinished"] is not None  # a run a killed process left: finish it first
-    out = recompute.run(progress=progress, resume=resume, now=None if resume else _unix(now))
+    out = recompute.run(progress=progress, resume=resume, now=None if resume else _unix(now),
+                        workers=_scan_workers())
     return {"customers": out["customers"], "events": out["events"], "replayed": out["replayed"],
             "resumed": int(resume)}
 

@@ -73,7 +73,10 @@ def scan(high_id, today, offset, rfm_window, chunk=20000, progress=None, parts=(
     jobs = [dict(job, path=_path(), sql=sql, params=params)
             for sql, params in (_sql(high_id, today, offset, rfm_window, lo, hi) for lo, hi in parts)]
     cols = _in_workers(jobs, progress)
-    return {name: np.concatenate([part[name] for part in cols]) for name in cols[0]}
+    out = {}
+    for name in list(cols[0]):   # column by column, each part's copy let go at once
+        out[name] = np.concatenate([part.pop(name) for part in cols])
+    return out
 
 
 def workers(high_id):
@@ -105,32 +108,47 @@ def _path():
     database = db.obj
     if not isinstance(database, SqliteDatabase) or database.database in ("", ":memory:"):
         return None
-    return database.database
+    return os.path.abspath(database.database)
 
 
 def _in_workers(jobs, progress):
-    """Run each job in its own ``python -m server.tags.scanpart PARENT_PID`` process; their columns, in job order."""
+    """Run each job in its own ``python -m server.tags.scanpart PARENT_PID FD`` process; their columns, in order.
+
+    A worker reads its job on stdin and sends its messages on pipe FD (its stdout stays free for
+    whatever an import may print); one listener thread per worker puts them on one queue.
+    """
     procs, listeners, messages = [], [], queue.Queue()
     read, parts = [0] * len(jobs), [None] * len(jobs)
 
     def listen(i, stream):
-        try:
-            while True:
-                messages.put((i, pickle.load(stream)))
-        except (EOFError, OSError, pickle.UnpicklingError):
-            messages.put((i, ("gone", None)))
+        with stream:
+            try:
+                while True:
+                    messages.put((i, pickle.load(stream)))
+            except Exception:   # the end of the pipe, or bytes that are not a message: the worker is done for
+                messages.put((i, ("gone", None)))
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds server/
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     try:
         for i, job in enumerate(jobs):
-            proc = subprocess.Popen([sys.executable, "-m", "server.tags.scanpart", str(os.getpid())],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+            r, w = os.pipe()
+            try:
+                proc = subprocess.Popen([sys.executable, "-m", "server.tags.scanpart", str(os.getpid()), str(w)],
+                                        stdin=subprocess.PIPE, pass_fds=(w,), env=env)
+            except BaseException:
+                os.close(r)
+                raise
+            finally:
+                os.close(w)
             procs.append(proc)
-            pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            proc.stdin.close()
-            listeners.append(threading.Thread(target=listen, args=(i, proc.stdout), daemon=True))
+            listeners.append(threading.Thread(target=listen, args=(i, os.fdopen(r, "rb")), daemon=True))
             listeners[-1].start()
+            try:
+                with proc.stdin:
+                    pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            except OSError:
+                pass   # it died at once: its listener reports it
         while any(part is None for part in parts):
             i, (kind, body) = messages.get()
             if kind == "progress":
@@ -143,6 +161,8 @@ def _in_workers(jobs, progress):
                 raise ScanError("scan worker %d of %d failed: %s; the recompute can go on with --resume once that "
                                 "is put right" % (i + 1, len(jobs), body))
             elif parts[i] is None:
+                if procs[i].poll() is None:
+                    procs[i].kill()
                 raise ScanError("scan worker %d of %d ended without its result (exit code %s); run the recompute "
                                 "again with --resume" % (i + 1, len(jobs), procs[i].wait()))
         return parts
@@ -151,10 +171,8 @@ def _in_workers(jobs, progress):
             if proc.poll() is None and any(part is None for part in parts):
                 proc.kill()
             proc.wait()
-        for listener in listeners:   # each reads on to the end of its worker's output
+        for listener in listeners:   # each reads to the end of its pipe, then closes it
             listener.join()
-        for proc in procs:
-            proc.stdout.close()
 
 
 class ScanError(RuntimeError):

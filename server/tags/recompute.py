@@ -53,8 +53,10 @@ def run(progress=None, resume=False, now=None, workers=None):
     processes the scan ran in (1: this one; 0: a resumed run past the scan).
     """
     unfinished = TagRun.select().where(TagRun.state == "running").order_by(TagRun.id.desc()).first()
-    if unfinished is not None and not resume:
-        TagRun.update(state="abandoned", finished_at=utcnow(), message="replaced by a new run").where(
+    if unfinished is not None and (not resume or "carries_risk" not in json.loads(unfinished.params)):
+        # a run an older version began wrote its rows without the risk patterns: it cannot go on
+        why = "begun by an older version: started anew" if resume else "replaced by a new run"
+        TagRun.update(state="abandoned", finished_at=utcnow(), message=why).where(
             TagRun.state == "running").execute()
         unfinished = None
     tr = unfinished or _start(int(now or tag_settings.now_ts()))
@@ -90,7 +92,8 @@ def _start(now_ts):
         db.create_tables([NextStats, NextTag])
         high = db.execute_sql('SELECT MAX("id") FROM "%s"' % REC).fetchone()[0] or 0
         total = Customer.select().count()  # for the progress bar: cheaper than counting buyers in the sales
-        params = {"offset": offset, "today": tag_settings.day_of(now_ts, offset), "settings": settings, "per": per}
+        params = {"offset": offset, "today": tag_settings.day_of(now_ts, offset), "settings": settings, "per": per,
+                  "carries_risk": 1}
         return TagRun.create(now_ts=now_ts, high_id=high, total=total, params=json.dumps(params))
 
 

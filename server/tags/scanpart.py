@@ -2,10 +2,10 @@
 
 Plain sqlite3 and numpy, so that a part can run in a worker process (``python -m
 server.tags.scanpart``) while others read the other ranges: the sort behind ``GROUP BY`` is
-most of the recompute's cost, and one process sorts on one core (threads in one process
-serialise on SQLite's allocator lock). server.tags.aggregate builds the SQL and the ranges.
-A worker reads its job, pickled, on stdin and writes pickled messages on stdout:
-``("progress", groups read)`` now and then, then ``("done", columns)`` or ``("error", text)``.
+most of the recompute's cost, and one process sorts on one core (threads in one process were
+slower here, not faster). server.tags.aggregate builds the SQL and the ranges.
+A worker reads its job, pickled, on stdin and writes pickled messages on the pipe the parent
+passed it: ``("progress", groups read)`` now and then, then ``("done", columns)`` or ``("error", text)``.
 """
 
 import os
@@ -106,11 +106,13 @@ def _die_with_parent(parent):
 
 
 def main():
-    """Run the job on stdin in this process (a worker); 0 when its columns were sent, 1 after an error."""
-    if len(sys.argv) > 1:
-        _die_with_parent(int(sys.argv[1]))
-    out = sys.stdout.buffer
-    sys.stdout = sys.stderr  # the messages own stdout
+    """Run the job on stdin in this process (a worker); 0 when its columns were sent, 1 after an error.
+
+    argv: the parent's pid (this worker ends with it) and the pipe to send the messages on.
+    """
+    _die_with_parent(int(sys.argv[1]))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the whole group: the parent stops the workers
+    out = os.fdopen(int(sys.argv[2]), "wb")
 
     def send(message):
         pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
@@ -118,6 +120,8 @@ def main():
 
     try:
         job = pickle.load(sys.stdin.buffer)
+        if not os.path.isfile(job["path"]):
+            raise FileNotFoundError("no database file at %s" % job["path"])
         conn = sqlite3.connect(job["path"], timeout=10)
         try:
             conn.execute("PRAGMA query_only = 1")
@@ -125,7 +129,7 @@ def main():
         finally:
             conn.close()
     except BrokenPipeError:
-        return 1          # the parent is gone
+        os._exit(1)   # the parent is gone: nothing to flush to
     except Exception as e:
         traceback.print_exc()
         send(("error", "%s: %s" % (type(e).__name__, e)))

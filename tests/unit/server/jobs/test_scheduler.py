@@ -53,6 +53,23 @@ def test_a_failing_job_records_why_and_the_others_still_run(app):
     assert scheduler.runs("stale")[0]["outcome"] == "failed"
 
 
+def test_the_tags_job_takes_its_scan_workers_from_the_settings(app, monkeypatch):
+    from server.tags import recompute
+
+    asked = []
+    real = recompute.run
+    monkeypatch.setattr(recompute, "run", lambda **kw: asked.append(kw["workers"]) or real(**kw))
+    for value, want in ((None, None), ("1", 1), (3, 3)):
+        app.config["TAGS_SCAN_WORKERS"] = value
+        with app.app_context():
+            assert scheduler.run("tags", T0)["outcome"] == "ok"
+        assert asked.pop() == want
+    app.config["TAGS_SCAN_WORKERS"] = "many"
+    with app.app_context():
+        out = scheduler.run("tags", T0)
+    assert out["outcome"] == "failed" and "TAGS_SCAN_WORKERS must be a count of processes, 1 or more" in out["error"]
+
+
 def test_a_job_held_by_another_process_is_left_to_it(app):
     JobLease.create(name="expiry", holder="other-host:42:abc", until=utcnow() + timedelta(minutes=5))
     with pytest.raises(JobError, match="job expiry is running in another process \\(other-host:42:abc"):

@@ -1,5 +1,7 @@
 """Full recompute: hand-checkable tags on a small fixture, interruption and resume, late sales, history."""
 
+import json
+
 import pytest
 
 from server.db import bulk_insert, db, utcnow
@@ -142,7 +144,7 @@ def test_sales_after_the_start_are_replayed_in_the_swap(shop, monkeypatch):
     assert (s.burst_ts, s.burst_n, s.repeat_amount, s.repeat_n) == (at(0), 1, 500, 1)   # as ingest left them
 
 
-def test_risk_patterns_ingest_keeps_outlive_the_recompute(shop):
+def test_risk_patterns_ingest_keeps_outlive_the_recompute(shop, monkeypatch):
     rows = [("D1", 9000 + i, "sale", at(0) + 10 * i, utcnow(), "R%d" % i, None, 700, "CNY", None, "SNEW", "h%d" % i)
             for i in range(2)]
     with db.atomic():
@@ -152,6 +154,31 @@ def test_risk_patterns_ingest_keeps_outlive_the_recompute(shop):
     s = stat("SNEW")
     assert (s.orders, s.burst_ts, s.burst_n, s.repeat_amount, s.repeat_n) == (3, at(0), 2, 700, 2)
     assert stat("SLOST").repeat_amount is None and stat("SLOST").burst_n == 0
+
+    monkeypatch.setattr(recompute, "CHUNK", 4)   # SNEW (sorted after the C.. customers) is written after the stop
+
+    def stop_while_writing(done, total):
+        if recompute.status()["unfinished"].step == "score" and done > total // 2 + 10:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        recompute.run(progress=stop_while_writing, now=NOW)
+    recompute.run(resume=True)
+    s = stat("SNEW")
+    assert (s.burst_ts, s.burst_n, s.repeat_amount, s.repeat_n) == (at(0), 2, 700, 2)
+
+
+def test_a_run_an_older_version_began_is_started_anew(shop):
+    def stop(done, total):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        recompute.run(progress=stop, now=NOW)
+    old = recompute.status()["unfinished"]
+    params = json.loads(old.params)
+    del params["carries_risk"]
+    TagRun.update(params=json.dumps(params)).where(TagRun.id == old.id).execute()
+    recompute.run(resume=True)
+    assert [(r.state, r.message) for r in TagRun.select().order_by(TagRun.id)] == [
+        ("abandoned", "begun by an older version: started anew"), ("done", None)]
 
 
 def test_new_run_abandons_an_unfinished_one(shop):

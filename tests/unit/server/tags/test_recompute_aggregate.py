@@ -112,6 +112,15 @@ def test_worker_processes_scan_ranges_into_the_same_columns(people):
         ((alone["refunds"] > 0) & (alone["orders"] == 0)).sum())   # groups read: sales and reversals apart
 
 
+def test_range_edges_fall_on_a_customer_with_sales_and_reversals(people):
+    alone = _scan()
+    both = alone["customer"][(alone["orders"] > 0) & (alone["refunds"] > 0)]
+    edge = both[len(both) // 2]
+    side_by_side = _scan(parts=[(None, edge), (edge, edge), (edge, None)])   # the middle range is empty
+    for name, v in alone.items():
+        assert side_by_side[name].dtype == v.dtype and side_by_side[name].tolist() == v.tolist(), name
+
+
 def test_a_failing_worker_says_which_and_why(people, monkeypatch):
     make = aggregate._sql
     monkeypatch.setattr(aggregate, "_sql", lambda *a: (make(*a)[0].replace("NOT INDEXED", "NOT INDEXED nonsense"),

@@ -9,28 +9,36 @@ import threading
 
 import pytest
 
-from realparts import wait_for
+from realparts import ROOT, wait_for
 from server.tags import aggregate
 
 # never returns on its own: the worker sits in SQLite until it is killed
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c"
 
 
-def _children(pid):
-    """Pids of the live child processes of ``pid`` (from /proc)."""
+def _children(pid, zombies=False):
+    """Pids of the child processes of ``pid`` (from /proc); ended ones not yet waited for only with ``zombies``."""
     out = []
     for task in os.listdir("/proc/%d/task" % pid):
         with open("/proc/%d/task/%s/children" % (pid, task)) as f:
             out += [int(p) for p in f.read().split()]
-    return [p for p in out if _alive(p)]
+    return [p for p in out if _alive(p) or (zombies and _exists(p))]
+
+
+def _state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return None
 
 
 def _alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    return _state(pid) not in (None, "Z")
+
+
+def _exists(pid):
+    return _state(pid) is not None
 
 
 @pytest.fixture
@@ -53,19 +61,21 @@ def test_a_worker_killed_mid_scan_fails_the_scan_naming_it(dbfile):
             aggregate._in_workers([_job(dbfile), _job(dbfile)], None)
         except aggregate.ScanError as e:
             got["error"] = str(e)
+    before = set(_children(os.getpid(), zombies=True))
     t = threading.Thread(target=scan)
     t.start()
-    workers = wait_for(lambda: len(_children(os.getpid())) == 2 and _children(os.getpid()), what="two scan workers")
-    os.kill(workers[0], signal.SIGKILL)
+    workers = wait_for(lambda: len(set(_children(os.getpid())) - before) == 2 and set(_children(os.getpid())) - before,
+                       what="two scan workers")
+    os.kill(sorted(workers)[0], signal.SIGKILL)
     t.join(30)
     assert not t.is_alive()
     assert "ended without its result (exit code -9)" in got["error"] and "--resume" in got["error"]
-    assert not _children(os.getpid())          # the other worker was stopped too
+    assert not set(_children(os.getpid(), zombies=True)) - before   # the other stopped too, and both waited for
 
 
 def test_workers_end_with_a_killed_parent(dbfile):
     code = "from server.tags import aggregate; aggregate._in_workers([%r, %r], None)" % (_job(dbfile), _job(dbfile))
-    parent = subprocess.Popen([sys.executable, "-c", code], cwd=os.getcwd())
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
     try:
         workers = wait_for(lambda: len(_children(parent.pid)) == 2 and _children(parent.pid), what="two workers")
     finally:
