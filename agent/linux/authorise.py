@@ -18,7 +18,7 @@ import logging
 import os
 
 from agent.core import offline, records, shim
-from agent.linux import coupons
+from agent.linux import coupons, posops
 from agent.linux.pos import error
 from protocol import envelope, money
 from protocol.errors import ProtocolError
@@ -233,8 +233,8 @@ class Authoriser:
         r = self.runner
         req = {"op": "svspend", "ref": job["ref"], "amount": job["amount"], "cur": job["cur"]}
         now = int(shim.now())
-        seq, failed = r.store("svspend", lambda s: records.tx(r.dev, s, now, req, job["cur"], job["card"], None,
-                                                               aid, tried), job["card"])
+        seq, failed = posops.store(r, "svspend", lambda s: records.tx(r.dev, s, now, req, job["cur"], job["card"],
+                                                                      None, aid, tried), job["card"])
         if failed is not None:
             return error(failed["error"], "the terminal could not store the spend, so it is NOT done (%s): take "
                          "another payment method and call support" % failed["error"])

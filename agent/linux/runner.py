@@ -6,30 +6,29 @@ disconnected) and wakes it.
 """
 
 import collections
+import functools
 import logging
 import os
 import selectors
 import socket
 import time
 
-from agent.core import display as core_display
-from agent.core import pushed, records, shim
+from agent.core import records, shim
 from agent.core.forwarder import Forwarder
-from agent.core.outbox import Outbox, OutboxError
-from agent.linux import dropdir
+from agent.core.layout import DisplayError
+from agent.core.outbox import Outbox
+from agent.linux import dropdir, posops, pushconfig
 from agent.linux.authorise import Authoriser
 from agent.linux.mqtt import Session
-from agent.linux.pos import PosServer, error
-from protocol import envelope, money, track
+from agent.linux.pos import PosServer
+from agent.linux.statuses import Statuses, pos_event
+from protocol import track
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("possync.agent")
 
 TICK_S = 0.2
 DROP_SCAN_S = 1.0
-RECENT = 256  # sid/seq -> tok kept for matching statuses to cards
-# Status fields passed to the POS (the cashier's view): tags go there, never onto the customer display.
-STATUS_EVENT = ("for", "id", "cust", "pts", "earned", "tier", "new", "lic", "sv", "svcur", "cpn", "low", "tags")
 
 
 def version():
@@ -39,19 +38,6 @@ def version():
         return v("possync")
     except Exception:  # not installed as a distribution (e.g. run from a source tree)
         return "0.0.0+src"
-
-
-def kept_at(path, payload):
-    """When the kept config ``payload`` was received: the modification time of the file holding it
-    (``path``, or ``path.tmp`` after a save cut short), as Unix seconds."""
-    for name in (path, path + ".tmp"):
-        try:
-            with open(name, "rb") as f:
-                if f.read() == payload:
-                    return int(os.fstat(f.fileno()).st_mtime)
-        except OSError:
-            continue
-    return int(shim.now())  # removed since it was loaded: the nearest known time
 
 
 def yymm(now_s):
@@ -80,10 +66,9 @@ class Runner:
         self.pos = None
         self.last_swipe = records.LastSwipe(cfg["swipe_ttl_s"])
         self.auth = Authoriser(self)
-        self.cache = core_display.StatusCache(RECENT)
+        self.statuses = Statuses()
+        self.handle_pos = functools.partial(posops.answer, self)
         self.sid = 0
-        self.tok_of = {"sid": collections.OrderedDict(), "seq": collections.OrderedDict()}
-        self.latest = {"sid": None, "seq": None}  # the statuses worth showing to the customer now
         self.pushed = None  # the server's config applied over the file's offline limits and hot list
         self.pushed_at = None  # when that config was received (Unix seconds, terminal clock)
         self.stats = collections.Counter()
@@ -100,7 +85,7 @@ class Runner:
         o = self.cfg["outbox"]
         os.makedirs(os.path.dirname(os.path.abspath(o["path"])), mode=0o700, exist_ok=True)
         self.outbox = Outbox(o["path"], o["max_bytes"], o["max_count"])
-        self.load_config()
+        self.pushed, self.pushed_at = pushconfig.restore(self.cfg)
         self.forwarder = Forwarder(self.outbox, self.cfg["window"], self.cfg["ack_timeout_s"] * 1000)
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -232,13 +217,6 @@ class Runner:
                           int(now - self.started), self.outbox.full)
         self.session.publish("up/hb", body, 0)
 
-    def _remember(self, kind, ident, tok):
-        m = self.tok_of[kind]
-        m[ident] = tok
-        if len(m) > RECENT:
-            m.popitem(last=False)
-        self.latest[kind] = ident
-
     # -- inputs ------------------------------------------------------------------
     def _read_reader(self, reader, mask):
         for raw in reader.read(shim.monotonic_ms()):
@@ -260,12 +238,12 @@ class Runner:
         self.stats["swipes"] += 1
         self.last_swipe.put(card, now)
         self.sid += 1
-        self._remember("sid", self.sid, card["tok"])
+        self.statuses.sent("sid", self.sid, card["tok"])
         if self.session.connected and self.session.publish(
                 "up/swipe", records.swipe(self.dev, self.sid, now, card), 1):
             self.show("text", "...")
             return
-        cached = self.cache.get(card["tok"])
+        cached = self.statuses.cache.get(card["tok"])
         if cached is not None:
             self.show("status", cached, True)
         else:
@@ -274,51 +252,15 @@ class Runner:
     def on_status(self, st):
         """A signed status from the server: cache it, show it if it is about now, tell the POS."""
         self.stats["statuses"] += 1
-        kind = st["for"] if st["for"] in ("sid", "seq") else None
-        if kind is not None:
-            tok = self.tok_of[kind].get(st["id"])
-            if tok is not None:
-                self.cache.put(tok, st)
-            # A card-less sale's status (an acquirer warning) has no token but is shown all the same.
-            if st["id"] == self.latest[kind]:
-                self.show("status", st, False)
-        event = {"event": "status"}
-        for k in STATUS_EVENT:
-            if k in st:
-                event[k] = st[k]
-        self.pos.push(event)
-
-    def load_config(self):
-        """Apply the config the server pushed before a restart, verified again, if one was kept."""
-        obj, payload, problems = pushed.load(self.cfg["pushed_path"], self.dev, self.cfg["key"])
-        for problem in problems:
-            log.warning("config: a kept config was refused: %s", problem)
-        if obj is not None:
-            self._apply(obj, "restored from " + self.cfg["pushed_path"], kept_at(self.cfg["pushed_path"], payload))
+        if self.statuses.received(st):
+            self.show("status", st, False)
+        self.pos.push(pos_event(st))
 
     def on_config(self, obj, payload):
         """A verified config from the server: applied at once if newer than the one applied, then kept."""
-        if not pushed.newer(obj, self.pushed):
-            if obj["cfg"] < self.pushed["cfg"]:
-                self.stats["old_configs"] += 1
-                log.warning("config: version %d ignored: version %d is applied already", obj["cfg"], self.pushed["cfg"])
-            return
-        self._apply(obj, "pushed by the server", int(shim.now()))
-        try:
-            pushed.save(self.cfg["pushed_path"], payload)
-        except OSError as exc:
-            log.error("config: version %d is applied but could not be kept in %s (%s): after a restart the "
-                      "last kept one applies until the server's is received again", obj["cfg"],
-                      self.cfg["pushed_path"], exc.strerror or exc)
-
-    def _apply(self, obj, how, at):
-        self.pushed, self.pushed_at = obj, at
-        self.cfg["offline"] = pushed.limits(obj)
-        self.cfg["frozen"] = frozenset(pushed.hot_list(obj))
-        cur = self.cfg["currency"]
-        log.info("config: version %d %s: offline limits %s per card, %s per terminal (%s); %d frozen cards%s",
-                 obj["cfg"], how, money.text(obj["card"], cur), money.text(obj["term"], cur), cur,
-                 len(obj["frozen"]), "" if obj["all"] else " (the most recent only: the full list does not fit)")
+        at = pushconfig.receive(self.cfg, obj, payload, self.pushed, self.stats)
+        if at is not None:
+            self.pushed, self.pushed_at = obj, at
 
     def show(self, what, arg, offline=False):
         """Put a status, authr, message or plain text on the customer display, if there is one."""
@@ -333,70 +275,5 @@ class Runner:
                 self.display.message(arg)
             else:
                 self.display.text(arg)
-        except core_display.DisplayError as exc:
+        except DisplayError as exc:
             log.warning("display: cannot show a %s: %s", what, exc.reason)
-
-    def handle_pos(self, req, client=None):
-        """Answer one POS request; a tx is "stored" only after the outbox fsync. ``client`` is the POS
-        connection (None for the drop folder); svspend, redeem and coupon answer it later (None here)."""
-        op = req.get("op")
-        if op == "status":
-            return self.status()
-        if op in envelope.AUTH_OPS:
-            return self.auth.start(op, req, client)
-        cur, acq = self.cfg["currency"], self.cfg["acq"]
-        try:
-            records.check_tx(req, cur, acq)
-        except ProtocolError as exc:
-            return error(exc.reason, exc.detail)
-        now = int(shim.now())
-        card = self.last_swipe.peek(now)
-        if "redeem" in req:
-            approval, refused = self.auth.redemption(req, card)
-            if refused is not None:
-                return refused
-            card = approval["card"]
-        if card is None and op in envelope.SV_KINDS:
-            return error("no_card", "swipe the member card first: a %s needs the card's token" % op)
-        seq, failed = self.store(op, lambda s: records.tx(self.dev, s, now, req, cur, card, acq), card)
-        if failed is not None:
-            return failed
-        if "redeem" in req:
-            self.auth.redeemed(req["auth"])
-        return {"ok": True, "stored": True, "seq": seq}
-
-    def store(self, op, build, card):
-        """Append ``build(seq)`` to the outbox for a record of ``card`` (or None); return ``(seq, None)``,
-        or ``(None, reply)`` saying why it was not stored."""
-        try:
-            seq, _ = self.outbox.append(build)
-        except OutboxError as exc:
-            self.stats["not_stored"] += 1
-            log.error("outbox: a %s was NOT stored: %s", op, exc.reason)
-            if exc.reason == "full":
-                self.show("message", "outbox_full")
-                if self.session.connected:
-                    self.heartbeat()
-            return None, {"ok": True, "stored": False, "error": "outbox_" + exc.reason, "message": exc.detail}
-        except ProtocolError as exc:  # a field the envelope refuses that check_tx let through
-            return None, error(exc.reason, exc.detail)
-        self.stats["stored"] += 1
-        if card is not None:
-            self.last_swipe.consume()
-            self._remember("seq", seq, card["tok"])
-        else:
-            self.latest["seq"] = seq
-        self.pump()
-        return seq, None
-
-    def status(self):
-        """The agent's state as the POS `status` op and `possync-agent status` report it."""
-        oldest = self.outbox.oldest_ts
-        return {"ok": True, "device": self.dev, "connected": bool(self.session and self.session.connected),
-                "depth": self.outbox.depth,
-                "oldest_s": 0 if oldest is None else max(0, int(shim.now()) - oldest),
-                "full": self.outbox.full, "next_seq": self.outbox.next_seq,
-                "in_flight": len(self.forwarder.in_flight()), "version": self.ver,
-                "protocol": envelope.VERSION, "dropped_down": sum(self.session.dropped.values()),
-                "config": self.pushed["cfg"] if self.pushed is not None else 0, "config_at": self.pushed_at,
-                "frozen": len(self.cfg["frozen"]), "offline": self.cfg["offline"], "currency": self.cfg["currency"]}

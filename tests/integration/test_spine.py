@@ -13,7 +13,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent.core import display
+from agent.core import display, layout
 from protocol import envelope, frame, topics
 from realparts import wait_for
 
@@ -267,7 +267,7 @@ def test_outbox_full_tells_the_pos_and_keeps_what_it_stored(system):
     reply = pos.request(op="sale", ref="O5", amount=300, cur="CNY")
     assert reply["ok"] and reply["stored"] is False and reply["error"] == "outbox_full"
     assert "NOT stored" in reply["message"]
-    line1, _ = display.render_message("outbox_full", "en")
+    line1, _ = layout.render_message("outbox_full", "en")
     assert line1.encode() in t1.read_display(line1.encode())
     assert pos.request(op="status")["full"] is True
     system.server.start()

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.core import display, texts
-from agent.core.display import DisplayError, StatusCache
+from agent.core import display, layout, texts
+from agent.core.display import StatusCache
+from agent.core.layout import DisplayError
 from realparts import ROOT
 
 VECTORS = os.path.join(ROOT, "tests", "vectors", "display.json")
@@ -23,12 +24,12 @@ def cd5220(line1, line2):
 def test_english_status_exact_bytes():
     assert display.show(GOLD, "en", "gb18030") == (
         b"\x1b@\x0c\x1bQAPoints:         1234\r\x1bQB+12 earned      GOLD\r")
-    assert display.render(GOLD, "en") == ("Points:         1234", "+12 earned      GOLD")
+    assert layout.render(GOLD, "en") == ("Points:         1234", "+12 earned      GOLD")
 
 
 def test_chinese_status_exact_bytes():
     # 积 BBFD 分 B7D6 本 B1BE 次 B4CE 金 BDF0 卡 BFA8
-    assert display.render(GOLD, "zh-CN") == ("积分:1234", "本次+12  金卡")
+    assert layout.render(GOLD, "zh-CN") == ("积分:1234", "本次+12  金卡")
     assert display.show(GOLD, "zh-CN", "gb18030") == cd5220(
         b"\xbb\xfd\xb7\xd6:1234", b"\xb1\xbe\xb4\xce+12  \xbd\xf0\xbf\xa8")
 
@@ -65,29 +66,29 @@ CARDLESS = {"for": "seq", "id": 3, "cust": "", "pts": 0, "tier": "basic", "new":
     ("BAD\x1b收", "zh-CN", False, ("收单机构异常", "BAD??")),   # never a byte the VFD takes as a command
 ])
 def test_cardless_sale_warning_shows_the_verdict_code(lic, lang, offline, lines):
-    assert display.render(dict(CARDLESS, lic=lic), lang, offline) == lines
+    assert layout.render(dict(CARDLESS, lic=lic), lang, offline) == lines
 
 
 def test_cardless_warning_needs_no_customer_and_a_bad_verdict():
     # A card-less status with an OK verdict, or a new member's status, is an ordinary status.
-    assert display.render(dict(CARDLESS, lic="OK"), "en") == ("Points:            0", "               BASIC")
-    assert display.render(dict(CARDLESS, new=True, lic="REVOKED"), "en") == ("Points:            0", "ACQUIRER CHECK!")
-    assert display.render(dict(CARDLESS, cust="C1", lic="EXPIRED"), "zh-CN") == ("积分:0", "收单机构异常")
-    assert display.render({"pts": 0, "tier": "basic", "lic": "EXPIRED"}, "en")[0] == "Points:            0"
+    assert layout.render(dict(CARDLESS, lic="OK"), "en") == ("Points:            0", "               BASIC")
+    assert layout.render(dict(CARDLESS, new=True, lic="REVOKED"), "en") == ("Points:            0", "ACQUIRER CHECK!")
+    assert layout.render(dict(CARDLESS, cust="C1", lic="EXPIRED"), "zh-CN") == ("积分:0", "收单机构异常")
+    assert layout.render({"pts": 0, "tier": "basic", "lic": "EXPIRED"}, "en")[0] == "Points:            0"
     # The English fallback (ASCII display) still names the verdict.
     assert display.show(dict(CARDLESS, lic="EXPIRED"), "zh-CN", "ascii") == cd5220(b"ACQUIRER CHECK!", b"EXPIRED")
 
 
 def test_large_numbers_are_abbreviated_not_overflowing():
     status = {"pts": 12345678901234, "earned": 1234567, "tier": "silver"}
-    assert display.render(status, "en") == ("Points: 12345678901K", "+1234K earned SILVER")
-    assert display.render(status, "zh-CN") == ("积分:12345678901234", "本次+1234567  银卡")
+    assert layout.render(status, "en") == ("Points: 12345678901K", "+1234K earned SILVER")
+    assert layout.render(status, "zh-CN") == ("积分:12345678901234", "本次+1234567  银卡")
     status["earned"] = 123456789012
-    assert display.render(status, "zh-CN")[1] == "本次+1234亿  银卡"
+    assert layout.render(status, "zh-CN")[1] == "本次+1234亿  银卡"
     status["pts"] = 123456789012345
-    assert display.render(status, "zh-CN")[0] == "积分:123456789012345"
-    assert display.render(status, "zh-CN", offline=True)[0] == "*积分:12345678901万"
-    assert display.render(status, "en")[0] == "Points:   123456789M"
+    assert layout.render(status, "zh-CN")[0] == "积分:123456789012345"
+    assert layout.render(status, "zh-CN", offline=True)[0] == "*积分:12345678901万"
+    assert layout.render(status, "en")[0] == "Points:   123456789M"
 
 
 def test_message_exact_bytes_and_tables_complete():
@@ -95,15 +96,15 @@ def test_message_exact_bytes_and_tables_complete():
     assert display.show_message("outbox_full", "zh-CN", "gb18030") == cd5220(
         b"\xb4\xe6\xb4\xa2\xd2\xd1\xc2\xfa \xc7\xeb\xc1\xaa\xcf\xb5\xbc\xbc\xca\xf5", b"")
     assert display.show_message("outbox_full", "en", "gb18030") == cd5220(b"STORE FULL-CALL IT", b"")
-    assert display.render_message("welcome", "zh-CN") == ("欢迎光临", "")
-    assert display.render_message("card_error", "en") == ("Card read error", "")
+    assert layout.render_message("welcome", "zh-CN") == ("欢迎光临", "")
+    assert layout.render_message("card_error", "en") == ("Card read error", "")
     assert set(texts.MESSAGES["en"]) == set(texts.MESSAGES["zh-CN"])
     for lang in texts.MESSAGES:
         for key in texts.MESSAGES[lang]:
-            for line in display.render_message(key, lang):
-                assert display.width(line) <= 20, (lang, key)
+            for line in layout.render_message(key, lang):
+                assert layout.width(line) <= 20, (lang, key)
     with pytest.raises(DisplayError) as e:
-        display.render_message("nope", "en")
+        layout.render_message("nope", "en")
     assert e.value.reason == "message"
 
 
@@ -117,8 +118,8 @@ def test_message_exact_bytes_and_tables_complete():
        offline=st.booleans())
 def test_lines_never_exceed_20_columns(pts, earned, tier, new, lic, cust, lang, charset, offline):
     status = {"pts": pts, "earned": earned, "tier": tier, "new": new, "lic": lic, "cust": cust}
-    line1, line2 = display.render(status, lang, offline)
-    assert display.width(line1) <= 20 and display.width(line2) <= 20
+    line1, line2 = layout.render(status, lang, offline)
+    assert layout.width(line1) <= 20 and layout.width(line2) <= 20
     warning = lic not in (None, "OK")
     if warning and cust == "" and not new:
         assert line2 == lic[:20]
@@ -243,7 +244,7 @@ SV = {"pts": 1234, "earned": 12, "tier": "gold", "sv": 123450, "svcur": "CNY", "
      ("Pts 12345678M SILVER", "Bal 1234.50    Cpn 2")),
 ])
 def test_stored_value_status_lines(status, lang, offline, lines):
-    assert display.render(status, lang, offline) == lines
+    assert layout.render(status, lang, offline) == lines
 
 
 def test_stored_value_status_exact_bytes():
@@ -277,7 +278,7 @@ def test_stored_value_status_exact_bytes():
      ("Approved", "Bal -99999999999999T")),
 ])
 def test_authorisation_answer_lines(answer, lang, lines):
-    assert display.render_authr(answer, lang) == lines
+    assert layout.render_authr(answer, lang) == lines
 
 
 def test_authorisation_answer_bytes_fall_back_to_english_on_ascii():
@@ -294,13 +295,13 @@ def test_authorisation_answer_bytes_fall_back_to_english_on_ascii():
 ])
 def test_bad_authorisation_answer_raises(thing, reason):
     with pytest.raises(DisplayError) as e:
-        display.render_authr(thing, "en")
+        layout.render_authr(thing, "en")
     assert e.value.reason == reason
 
 
 def test_balance_without_a_currency_is_refused():
     with pytest.raises(DisplayError) as e:
-        display.render({"pts": 1, "sv": 100}, "en")
+        layout.render({"pts": 1, "sv": 100}, "en")
     assert e.value.reason == "status"
 
 
@@ -319,8 +320,8 @@ def test_stored_value_lines_never_exceed_20_columns(pts, earned, tier, sv, svcur
               "cpn": cpn if cpn is not None else 0}
     if sv is not None:
         status["sv"] = sv
-    line1, line2 = display.render(status, lang, offline)
-    assert display.width(line1) <= 20 and display.width(line2) <= 20
+    line1, line2 = layout.render(status, lang, offline)
+    assert layout.width(line1) <= 20 and layout.width(line2) <= 20
     if sv is not None and abs(sv) < 10 ** 6 and not offline and lic in (None, "OK") and not cpn:
         from protocol import money
         assert money.text(sv, svcur) in line2
@@ -336,8 +337,8 @@ def test_authorisation_lines_never_exceed_20_columns(ok, code, bal, cur, lang):
     answer = {"aid": 1, "ok": ok, "code": "APPROVED" if ok else code, "bal": bal}
     if cur is not None:
         answer["cur"] = cur
-    line1, line2 = display.render_authr(answer, lang)
-    assert display.width(line1) <= 20 and display.width(line2) <= 20
+    line1, line2 = layout.render_authr(answer, lang)
+    assert layout.width(line1) <= 20 and layout.width(line2) <= 20
     assert len(display.show_authr(answer, lang, "gb18030")) == 51
 
 
@@ -345,8 +346,8 @@ def test_authorisation_lines_never_exceed_20_columns(ok, code, bal, cur, lang):
                                           ("WRONG_CURRENCY", "Wrong currency", "币种不符")])
 def test_more_decline_reasons(code, en, zh):
     answer = {"aid": 1, "ok": False, "code": code, "bal": 0, "cur": "CNY"}
-    assert display.render_authr(answer, "en") == ("Declined", en)
-    assert display.render_authr(answer, "zh-CN") == ("交易拒绝", zh)
+    assert layout.render_authr(answer, "en") == ("Declined", en)
+    assert layout.render_authr(answer, "zh-CN") == ("交易拒绝", zh)
     assert display.show_authr(answer, "zh-CN", "gb18030")[-21:] == zh.encode("gb18030").ljust(20) + b"\r"
 
 
@@ -375,8 +376,8 @@ VALID = {"ok": True, "code": "APPROVED", "cur": "CNY", "value": 1000, "exp": 1, 
     (coupon(code="off"), ("Coupon refused", "off"), ("优惠券不可用", "off")),
 ])
 def test_coupon_check_lines(answer, en, zh):
-    assert display.render_authr(answer, "en") == en
-    assert display.render_authr(answer, "zh-CN") == zh
+    assert layout.render_authr(answer, "en") == en
+    assert layout.render_authr(answer, "zh-CN") == zh
     assert display.show_authr(answer, "zh-CN", "gb18030") == cd5220(zh[0].encode("gb18030"), zh[1].encode("gb18030"))
     assert display.show_authr(answer, "zh-CN", "ascii") == cd5220(en[0].encode(), en[1].encode())
 
@@ -385,5 +386,5 @@ def test_coupon_check_lines(answer, en, zh):
 @given(value=big.filter(lambda v: v >= 0), kind=st.sampled_from(["amount_off", "percent_off", "gift", "new_kind"]),
        cur=st.sampled_from(["CNY", "JPY", "KWD"]), lang=st.sampled_from(["en", "zh-CN"]))
 def test_coupon_lines_never_exceed_20_columns(value, kind, cur, lang):
-    line1, line2 = display.render_coupon(coupon(**dict(VALID, ckind=kind, value=value, cur=cur)), lang)
-    assert display.width(line1) <= 20 and display.width(line2) <= 20
+    line1, line2 = layout.render_coupon(coupon(**dict(VALID, ckind=kind, value=value, cur=cur)), lang)
+    assert layout.width(line1) <= 20 and layout.width(line2) <= 20

@@ -1,6 +1,6 @@
 """agent/core/texts.py: the display texts per language and the GB18030 table of their glyphs."""
 
-from agent.core import display, texts
+from agent.core import display, layout, texts
 
 
 def test_glyph_table_agrees_with_cpython_gb18030():
@@ -33,8 +33,9 @@ def test_every_glyph_the_texts_use_is_in_the_table_and_no_other():
     # layout code holds none of its own.
     with open(texts.__file__, encoding="utf-8") as f:
         assert set(c for c in f.read() if ord(c) >= 0x80) == used
-    with open(display.__file__, encoding="utf-8") as f:
-        assert not [c for c in f.read() if ord(c) >= 0x80]
+    for module in (layout, display):
+        with open(module.__file__, encoding="utf-8") as f:
+            assert not [c for c in f.read() if ord(c) >= 0x80], module.__name__
 
 
 def test_language_tables_have_the_same_keys():
@@ -49,4 +50,4 @@ def test_coupon_texts_cover_every_outcome_in_both_languages():
     assert set(texts.COUPON) == {"en", "zh-CN"}
     for lang in texts.COUPON:
         assert set(texts.COUPON[lang]) == outcomes | {"no", "off", "gift", "check", "offline"}
-        assert all(display.width(t) <= 20 for t in texts.COUPON[lang].values())
+        assert all(layout.width(t) <= 20 for t in texts.COUPON[lang].values())
