@@ -2,7 +2,8 @@
 many of each group bought again in each later month.
 
 Months are local to the store: the merchant's zone when the report is for one merchant, else each
-sale's own store (a terminal without a merchant: the default zone). Stored times stay UTC.
+sale's own store (a terminal without a merchant: the default zone). Stored times stay UTC. The sales
+are grouped by customer and local month in SQL; Python only folds merged customers together.
 """
 
 from datetime import datetime
@@ -22,6 +23,60 @@ def label(index):
     return "%04d-%02d" % (index // 12, index % 12 + 1)
 
 
+def month_starts(tz, first, last):
+    """``[(unix time, month index)]``: when each local month ``first`` .. ``last`` of zone ``tz`` begins."""
+    return [(int(datetime(m // 12, m % 12 + 1, 1, tzinfo=tz).timestamp()), m) for m in range(first, last + 1)]
+
+
+def month_sql(tz, first, last):
+    """SQL for ``month_index(ts, tz)`` of column ``ts`` up to the end of month ``last``; ``first - 1`` for
+    any time before month ``first``. Compares ts with the month starts, so summer time is exact (as long as
+    no clock steps back over a month's start: none of tzdata's zones does from 1970 to 2037)."""
+    return _bisect_sql([(None, first - 1)] + month_starts(tz, first, last))
+
+
+def _bisect_sql(starts):
+    """A balanced CASE tree giving the month of the last ``(start, month)`` at or before ts (the first's start
+    is never compared: it stands for all earlier times)."""
+    if len(starts) == 1:
+        return str(starts[0][1])
+    mid = len(starts) // 2
+    return "CASE WHEN ts < %d THEN %s ELSE %s END" % (starts[mid][0], _bisect_sql(starts[:mid]),
+                                                      _bisect_sql(starts[mid:]))
+
+
+def sale_month_sql(w, first):
+    """``(sql, params)``: the local month of a sale of ``w`` from month ``first`` on (earlier: ``first - 1``),
+    in w.tz for one merchant's report, else in the zone of the sale's store."""
+    def month(tz):
+        return month_sql(tz, first, month_index(w.end_ts - 1, tz))
+
+    if w.merchant:
+        return month(w.tz), []
+    by_zone = {}
+    for dev, tz in kpis.store_zones().items():
+        if tz.key != w.tz.key:
+            by_zone.setdefault(tz.key, (tz, []))[1].append(dev)
+    if not by_zone:
+        return month(w.tz), []
+    cases = ["WHEN dev IN (%s) THEN %s" % (", ".join("?" * len(devs)), month(tz)) for tz, devs in by_zone.values()]
+    params = [dev for tz, devs in by_zone.values() for dev in devs]
+    return "CASE %s ELSE %s END" % (" ".join(cases), month(w.tz)), params
+
+
+def customer_months(w, first):
+    """``({customer: first month}, {customer: {months}})`` of every purchase before w.end, grouped in SQL by
+    customer and local month (months before ``first`` count as ``first - 1``); merges folded in here."""
+    month, month_params = sale_month_sql(w, first)
+    sql, params = kpis.sales_sql(w, start=False)
+    merged, firsts, months = kpis.merged_customers(), {}, {}
+    for c, m in kpis.run_sql("SELECT customer, %s AS m %s GROUP BY customer, m" % (month, sql), month_params + params):
+        c = merged.get(c, c)
+        firsts[c] = min(firsts.get(c, m), m)
+        months.setdefault(c, set()).add(m)
+    return firsts, months
+
+
 def cohort_table(w):
     """The cohorts whose first purchase month starts in ``w``, each with its activity up to w.end.
 
@@ -29,15 +84,9 @@ def cohort_table(w):
     oldest first: ``active[k]`` customers of the cohort bought in its k-th month after the first
     (a0 == size); months after the window's last are not listed.
     """
-    zones = kpis.store_zones()
-    fixed_zone = w.tz if w.merchant else None
-    first, months = {}, {}
-    for customer, ts, dev, amount, cur in kpis.purchases(w, start=False):
-        m = month_index(ts, fixed_zone or zones.get(dev) or w.tz)
-        first.setdefault(customer, m)
-        months.setdefault(customer, set()).add(m)
     start = month_index(w.start_ts, w.tz)
     last = month_index(w.end_ts - 1, w.tz)
+    first, months = customer_months(w, start)
     table = {}
     for customer, m0 in first.items():
         if m0 < start or m0 > last:
