@@ -179,25 +179,36 @@ class ScanError(RuntimeError):
     """A scan worker failed or died: the message says which and why."""
 
 
-def regroup(cols, today, settings, offset, now_ts, high_id):
-    """``cols`` without erased and merged-away customers, a merge survivor's row rebuilt from its group's sales.
+def identities():
+    """``(roots, inactive)``: {merged-away customer: the customer its group ended in}, and the customers not active.
 
-    One scan of the customers for those not active (few), then a bounded rebuild per survivor.
+    One scan of the customers for those not active (few).
     """
     other = db.execute_sql('SELECT "id", "state", "merged_into" FROM "%s" WHERE "state" != \'active\''
                            % Customer._meta.table_name).fetchall()
-    if not other:
-        return cols
     into = {c: m for c, state, m in other if state == "merged" and m}
-    groups = {}
+    roots = {}
     for c in into:
         root = c
         for _ in range(1000):
             if root not in into:
                 break
             root = into[root]
+        roots[c] = root
+    return roots, {c for c, *_ in other}
+
+
+def regroup(cols, today, settings, offset, now_ts, high_id):
+    """``cols`` without erased and merged-away customers, a merge survivor's row rebuilt from its group's sales.
+
+    A bounded rebuild per survivor.
+    """
+    roots, inactive = identities()
+    if not inactive:
+        return cols
+    groups = {}
+    for c, root in roots.items():
         groups.setdefault(root, [root]).append(c)
-    inactive = {c for c, *_ in other}
     ctx = SimpleNamespace(settings=settings, offset=offset)
     merchants = tag_settings.merchants_of_devices()
     rebuilt = []

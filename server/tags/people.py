@@ -39,29 +39,38 @@ def merged(dst, members, now_ts=None):
         _delete((CustomerStats, CustomerTag), gone)
         RiskFlag.update(customer=dst).where(RiskFlag.customer.in_(gone)).execute()
     old = realtime.read(realtime.STATS, [dst])[dst]
-    row = realtime.rebuild(dst, members, ctx, tag_settings.merchants_of_devices(), now_ts)
-    if not old.get("new"):
-        # the codes held before, for the history; risk patterns go on from the survivor's own
-        row.pop("new")
-        row.update((k, old[k]) for k in realtime.ONE_OF + ("burst_ts", "burst_n", "repeat_amount", "repeat_n"))
-    elif not (row["orders"] or row["refunds"]):
+    merchants = tag_settings.merchants_of_devices()
+    row = _rebuilt(dst, members, old, ctx, merchants, now_ts)
+    if row.get("new") and not (row["orders"] or row["refunds"]):
         return realtime.tags_for([dst])[dst]
     risky = {dst} if RiskFlag.select().where((RiskFlag.customer == dst) & RiskFlag.reviewed_at.is_null()).exists() \
         else ()
     out = realtime.retag({dst: row}, ctx, realtime.utc(now_ts), risky=risky)[dst]
-    _stage(dst, row)
+    _stage(dst, members, old, ctx, merchants, now_ts, risky)
     return out
 
 
-def _stage(dst, row):
-    """Put the rebuilt row and tags of ``dst`` into a run under way past its aggregate step (which regroups itself)."""
-    run = TagRun.select(TagRun.step).where(TagRun.state == "running").order_by(TagRun.id.desc()).first()
+def _rebuilt(dst, members, old, ctx, merchants, now_ts, high_id=None):
+    """``dst``'s row rebuilt from its group's sales (up to record ``high_id``); from ``old``, its row before, the
+    codes held (for the history) and the risk patterns, which go on from the survivor's own."""
+    row = realtime.rebuild(dst, members, ctx, merchants, now_ts, high_id)
+    if not old.get("new"):
+        row.pop("new")
+        row.update((k, old[k]) for k in realtime.ONE_OF + ("burst_ts", "burst_n", "repeat_amount", "repeat_n"))
+    return row
+
+
+def _stage(dst, members, old, ctx, merchants, now_ts, risky):
+    """Put ``dst``'s group into a run under way past its aggregate step (which regroups itself), rebuilt from the
+    sales the run reads (up to its ``high_id``): the swap replays the later ones onto it, under ``dst``."""
+    run = TagRun.select(TagRun.step, TagRun.high_id).where(TagRun.state == "running").order_by(TagRun.id.desc()).first()
     if run is None or run.step == "aggregate" or not all(db.table_exists(t) for t in STAGING):
         return
-    realtime.write(STAGING[0], [row], row["updated_ts"], row["run"])
-    db.execute_sql('DELETE FROM "%s" WHERE "customer" = %s' % (STAGING[1], db.param), [dst])
-    db.execute_sql('INSERT INTO "%s" ("customer", "tag", "since") SELECT "customer", "tag", "since" FROM "%s" '
-                   'WHERE "customer" = %s' % (STAGING[1], realtime.TAGS, db.param), [dst])
+    row = _rebuilt(dst, members, old, ctx, merchants, now_ts, run.high_id)
+    if row.get("new") and not (row["orders"] or row["refunds"]):
+        return   # all its sales came after the run began: the swap builds its row
+    realtime.retag({dst: row}, ctx, realtime.utc(now_ts), risky=risky, table=STAGING[0], tag_table=STAGING[1],
+                   events=False)
 
 
 def forget(members):

@@ -306,6 +306,9 @@ def _swap(tr, p):
         late = db.execute_sql('SELECT "customer", "dev", "seq", "kind", "ts", "amount", "cur" FROM "%s" '
                               'WHERE "id" > %s AND "customer" IS NOT NULL ORDER BY "id"' % (REC, db.param),
                               [tr.high_id]).fetchall()
+        if late:   # a customer merged away since counts for its group's survivor; an erased one not at all
+            roots, inactive = aggregate.identities()
+            late = [r for r in ((roots.get(r[0], r[0]),) + tuple(r[1:]) for r in late) if r[0] not in inactive]
         if late:
             stats = realtime.read(NEXT, sorted({r[0] for r in late}))
             realtime.add_records(stats, late, tag_settings.merchants_of_devices(), ctx, tr.now_ts, check=False)

@@ -161,3 +161,32 @@ def test_a_merge_while_rows_are_written_is_kept_at_the_swap(people, monkeypatch)
     assert CustomerStats.get_or_none(CustomerStats.customer == b) is None
     survivor, merged = CustomerStats.get(CustomerStats.customer == a), seen["merged"]
     assert (survivor.orders, survivor.spend, survivor.refunds) == (merged.orders, merged.spend, merged.refunds)
+
+
+def test_a_merge_and_an_erase_during_a_run_count_the_late_sales_once(people, monkeypatch):
+    from server.customers import rights
+
+    monkeypatch.setattr(recompute, "CHUNK", 4)
+    a, b, c = people[10:13]
+
+    def stop_while_writing(done, total):
+        if recompute.status()["unfinished"].step == "score" and done > total // 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        recompute.run(progress=stop_while_writing, now=NOW)
+    rows = [("D1", 9100 + i, "sale", NOW - 3600 + i, utcnow(), "RL%d" % i, None, 300 + i, "CNY", None, who, "hl%d" % i)
+            for i, who in enumerate([a, b, b, c])]   # sales after the run began
+    with db.atomic():
+        bulk_insert(Record, RECORD_FIELDS, rows)
+        realtime.on_sales(rows, realtime.utc(NOW))
+    identity.merge(b, a, ACTOR, "same person")
+    rights.erase(c, "cli:dpo", "erasure request")
+    assert recompute.run(resume=True)["replayed"] == 3
+    resumed = CustomerStats.get(CustomerStats.customer == a)
+    recompute.run(now=NOW)   # from scratch: every sale came before it
+    fresh = CustomerStats.get(CustomerStats.customer == a)
+    for name in FOLDED + ("orders_90d", "spend_90d", "orders_365d"):
+        assert getattr(resumed, name) == pytest.approx(getattr(fresh, name)), name
+    assert sorted(window.parse(resumed.recent)) == sorted(window.parse(fresh.recent))
+    assert fresh.orders == Record.select().where(Record.customer.in_([a, b]), Record.kind == "sale").count()
+    assert not CustomerStats.select().where(CustomerStats.customer.in_([b, c])).exists()
