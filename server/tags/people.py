@@ -56,7 +56,7 @@ def _rebuilt(dst, members, old, ctx, merchants, now_ts, high_id=None):
     row = realtime.rebuild(dst, members, ctx, merchants, now_ts, high_id)
     if not old.get("new"):
         row.pop("new")
-        row.update((k, old[k]) for k in realtime.ONE_OF + ("burst_ts", "burst_n", "repeat_amount", "repeat_n"))
+        row.update((k, old[k]) for k in realtime.ONE_OF + realtime.RISK)
     return row
 
 

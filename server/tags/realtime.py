@@ -30,6 +30,7 @@ COLUMNS = [f.column_name for f in CustomerStats._meta.sorted_fields]
 SCORES = ("rfm_r", "rfm_f", "rfm_m", "rfm_segment", "lifecycle", "value_layer", "customer_class", "flags",
           "churn_risk", "p_alive", "exp_90d", "exp_spend", "clv")
 ONE_OF = ("lifecycle", "value_layer", "customer_class", "rfm_segment")
+RISK = ("burst_ts", "burst_n", "repeat_amount", "repeat_n")  # kept by ingest from sale to sale (server.tags.risk)
 DEVICES = Device._meta.table_name
 EVENTS = TagEvent._meta.table_name
 VAULT = frozenset(features.VAULT)

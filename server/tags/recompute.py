@@ -29,7 +29,7 @@ from server.tags.models import CustomerStats, CustomerTag, RiskFlag, TagCount, T
 CHUNK = 20000
 LIVE, NEXT = CustomerStats._meta.table_name, "tagnext_stats"
 LIVE_TAGS, NEXT_TAGS = CustomerTag._meta.table_name, "tagnext_tags"
-RISK, NO_RISK = ("burst_ts", "burst_n", "repeat_amount", "repeat_n"), (None, 0, None, 0)
+RISK, NO_RISK = realtime.RISK, (None, 0, None, 0)
 REC = Record._meta.table_name
 
 
